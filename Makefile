@@ -1,0 +1,49 @@
+# Every target does its own set-up; `make demo` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+UV ?= uv
+PY := $(UV) run --frozen --python python3
+PROTO_OUT := sdk/src
+
+.PHONY: install proto proto-check services services-stop demo test test-unit lint fmt bench clean
+
+install:
+	@command -v $(UV) >/dev/null || python3 -m pip install -q uv
+	$(UV) sync --frozen --python python3 --all-packages --all-extras --quiet
+
+proto: install
+	$(PY) python -m grpc_tools.protoc -I proto \
+	  --python_out=$(PROTO_OUT) --grpc_python_out=$(PROTO_OUT) \
+	  --mypy_out=$(PROTO_OUT) --mypy_grpc_out=$(PROTO_OUT) \
+	  proto/seamfill/v1/*.proto
+
+proto-check: proto
+	@git diff --exit-code -- $(PROTO_OUT)/seamfill/v1 || \
+	  (echo "generated code differs from proto/: run 'make proto' and commit" >&2; exit 1)
+
+services:
+	@bash .ci/services.sh start
+
+services-stop:
+	@bash .ci/services.sh stop
+
+demo: install services
+	$(PY) seamfill demo
+
+test: install services
+	$(PY) pytest -n auto -W error tests
+
+test-unit: install
+	$(PY) pytest -W error tests/unit
+
+lint: install
+	$(PY) ruff format --check .
+	$(PY) ruff check .
+	$(PY) mypy sdk/src/seamfill/sdk coordinator/src/seamfill/coordinator worker/src/seamfill/worker
+
+fmt: install
+	$(PY) ruff format .
+	$(PY) ruff check --fix .
+
+bench: install services
+	$(PY) python -m tests.bench $(BENCH_ARGS)
