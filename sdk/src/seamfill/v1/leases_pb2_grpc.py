@@ -60,6 +60,11 @@ class LeasesStub:
                 request_serializer=seamfill_dot_v1_dot_leases__pb2.ReleaseRequest.SerializeToString,
                 response_deserializer=seamfill_dot_v1_dot_leases__pb2.ReleaseResponse.FromString,
                 _registered_method=True)
+        self.TakeTokens = channel.unary_unary(
+                '/seamfill.v1.Leases/TakeTokens',
+                request_serializer=seamfill_dot_v1_dot_leases__pb2.TakeTokensRequest.SerializeToString,
+                response_deserializer=seamfill_dot_v1_dot_leases__pb2.TakeTokensResponse.FromString,
+                _registered_method=True)
 
 
 class LeasesServicer:
@@ -100,6 +105,14 @@ class LeasesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TakeTokens(self, request, context):
+        """Take tokens from the fleet-wide rate limit of an upstream source (one bucket per source,
+        shared by every worker). Not granted: retry after retry_after_ms.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LeasesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -127,6 +140,11 @@ def add_LeasesServicer_to_server(servicer, server):
                     servicer.Release,
                     request_deserializer=seamfill_dot_v1_dot_leases__pb2.ReleaseRequest.FromString,
                     response_serializer=seamfill_dot_v1_dot_leases__pb2.ReleaseResponse.SerializeToString,
+            ),
+            'TakeTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.TakeTokens,
+                    request_deserializer=seamfill_dot_v1_dot_leases__pb2.TakeTokensRequest.FromString,
+                    response_serializer=seamfill_dot_v1_dot_leases__pb2.TakeTokensResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -265,6 +283,33 @@ class Leases:
             '/seamfill.v1.Leases/Release',
             seamfill_dot_v1_dot_leases__pb2.ReleaseRequest.SerializeToString,
             seamfill_dot_v1_dot_leases__pb2.ReleaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TakeTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seamfill.v1.Leases/TakeTokens',
+            seamfill_dot_v1_dot_leases__pb2.TakeTokensRequest.SerializeToString,
+            seamfill_dot_v1_dot_leases__pb2.TakeTokensResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,10 @@ class LeasesStub:
     Fail: _grpc.UnaryUnaryMultiCallable[_leases_pb2.FailRequest, _leases_pb2.FailResponse]
     Release: _grpc.UnaryUnaryMultiCallable[_leases_pb2.ReleaseRequest, _leases_pb2.ReleaseResponse]
     """Give a chunk back at once, with no penalty."""
+    TakeTokens: _grpc.UnaryUnaryMultiCallable[_leases_pb2.TakeTokensRequest, _leases_pb2.TakeTokensResponse]
+    """Take tokens from the fleet-wide rate limit of an upstream source (one bucket per source,
+    shared by every worker). Not granted: retry after retry_after_ms.
+    """
 
 @_typing.type_check_only
 class LeasesAsyncStub(LeasesStub):
@@ -57,6 +61,10 @@ class LeasesAsyncStub(LeasesStub):
     Fail: _aio.UnaryUnaryMultiCallable[_leases_pb2.FailRequest, _leases_pb2.FailResponse]  # type: ignore[assignment]
     Release: _aio.UnaryUnaryMultiCallable[_leases_pb2.ReleaseRequest, _leases_pb2.ReleaseResponse]  # type: ignore[assignment]
     """Give a chunk back at once, with no penalty."""
+    TakeTokens: _aio.UnaryUnaryMultiCallable[_leases_pb2.TakeTokensRequest, _leases_pb2.TakeTokensResponse]  # type: ignore[assignment]
+    """Take tokens from the fleet-wide rate limit of an upstream source (one bucket per source,
+    shared by every worker). Not granted: retry after retry_after_ms.
+    """
 
 class LeasesServicer(metaclass=_abc_1.ABCMeta):
     """What workers ask of the coordinator."""
@@ -99,5 +107,15 @@ class LeasesServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_leases_pb2.ReleaseResponse, _abc.Awaitable[_leases_pb2.ReleaseResponse]]:
         """Give a chunk back at once, with no penalty."""
+
+    @_abc_1.abstractmethod
+    def TakeTokens(
+        self,
+        request: _leases_pb2.TakeTokensRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_leases_pb2.TakeTokensResponse, _abc.Awaitable[_leases_pb2.TakeTokensResponse]]:
+        """Take tokens from the fleet-wide rate limit of an upstream source (one bucket per source,
+        shared by every worker). Not granted: retry after retry_after_ms.
+        """
 
 def add_LeasesServicer_to_server(servicer: LeasesServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
