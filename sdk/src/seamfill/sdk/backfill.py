@@ -1,0 +1,164 @@
+"""One chunk of backfill: fetch → validate → write → wait until visible.
+
+Shared by the worker fleet and the SDK's inline backfill, so both write exactly the same rows the
+same way. Errors come out classified: :class:`FetchError` says by ``retryable`` whether asking
+again may help, :class:`SchemaMismatch` is terminal, other :class:`StorageError` is retryable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from seamfill.sdk.errors import FetchError, SeamfillError
+from seamfill.sdk.fetchers import COLUMNS, Fetcher
+from seamfill.sdk.sink import QuestDBSink
+from seamfill.sdk.types import Dataset, Series, TimeRange
+
+__all__ = ["ChunkProgress", "is_retryable", "run_chunk", "validate_frame"]
+
+# Errors a fetcher plugin may let escape that mean "the network hiccuped", not "the code is
+# wrong": those are worth another attempt, anything else is reported as terminal.
+_TRANSIENT = (OSError, TimeoutError)
+
+
+@dataclass
+class ChunkProgress:
+    """What a chunk has done so far; heartbeats report it to the coordinator."""
+
+    stage: str = "pending"
+    """pending, fetching, writing, verifying or done."""
+    rows: int = 0
+    """Rows written so far."""
+    until_us: int = 0
+    """End of the last bar written (0 before the first write)."""
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether a failed chunk is worth another attempt (what Fail's ``retryable`` carries)."""
+    if isinstance(error, FetchError):
+        return error.retryable
+    if isinstance(error, SeamfillError):
+        return error.grpc_code == "UNAVAILABLE"
+    return isinstance(error, _TRANSIENT)
+
+
+def _bad(series: Series, range: TimeRange, problem: str) -> FetchError:
+    return FetchError(
+        f"fetcher returned bad rows for {series} in [{range.start_us}, "
+        f"{range.end_us}): {problem}; fix the fetcher or its source",
+        retryable=False,
+    )
+
+
+def _ts_us(frame: pd.DataFrame, series: Series, range: TimeRange) -> NDArray[np.int64]:
+    ts = frame["ts"]
+    if pd.api.types.is_datetime64_any_dtype(ts.dtype):
+        if getattr(ts.dt, "tz", None) is not None:
+            ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+        out: NDArray[np.int64] = ts.to_numpy(dtype="datetime64[us]").astype(np.int64)
+        return out
+    if pd.api.types.is_integer_dtype(ts.dtype):
+        ints: NDArray[np.int64] = ts.to_numpy(dtype=np.int64)
+        return ints
+    raise _bad(
+        series,
+        range,
+        f"column 'ts' has dtype {ts.dtype}; give datetime64 (UTC) or int64 microseconds",
+    )
+
+
+def validate_frame(
+    frame: object, series: Series, range: TimeRange, dataset: Dataset
+) -> pd.DataFrame:
+    """Check a fetcher's frame against the contract; the frame the sink writes.
+
+    Every row must lie in ``range``; bars must sit on the dataset's grid, once each. Numbers
+    become float64, ``ts`` becomes ``datetime64[us]``. Violations are terminal
+    :class:`FetchError` naming the problem.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise _bad(series, range, f"got {type(frame).__name__}, expected a pandas DataFrame")
+    columns = COLUMNS.get(dataset.kind)
+    if columns is None:
+        raise _bad(series, range, f"dataset kind {dataset.kind!r} is not one of {sorted(COLUMNS)}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise _bad(series, range, f"missing column(s) {missing}; expected {list(columns)}")
+    if frame.empty:
+        return frame.loc[:, list(columns)]
+    ts = _ts_us(frame, series, range)
+    outside = (ts < range.start_us) | (ts >= range.end_us)
+    if outside.any():
+        first = int(ts[outside][0])
+        raise _bad(series, range, f"{int(outside.sum())} row(s) outside the range, e.g. ts={first}")
+    if dataset.kind == "bars":
+        off = ts % dataset.interval_us != 0
+        if off.any():
+            raise _bad(
+                series,
+                range,
+                f"{int(off.sum())} bar(s) off the {dataset.interval_us}us "
+                f"grid, e.g. ts={int(ts[off][0])}",
+            )
+        if len(np.unique(ts)) != len(ts):
+            raise _bad(series, range, "duplicate bar timestamps")
+    out = {"ts": ts.astype("datetime64[us]")}
+    for name in columns[1:]:
+        col = frame[name]
+        if name in ("trade_id", "side"):
+            out[name] = col if isinstance(col.dtype, pd.CategoricalDtype) else col.astype("string")
+            continue
+        try:
+            out[name] = pd.to_numeric(col, errors="raise").astype(np.float64)
+        except (TypeError, ValueError) as e:
+            raise _bad(series, range, f"column {name!r} is not numeric ({e})") from e
+    return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
+
+
+async def run_chunk(
+    fetcher: Fetcher,
+    sink: QuestDBSink,
+    series: Series,
+    range: TimeRange,
+    dataset: Dataset,
+    *,
+    progress: ChunkProgress | None = None,
+) -> int:
+    """Backfill one chunk; the rows written and visible (0 = the source has none: covered-empty).
+
+    Raises :class:`FetchError` (see ``retryable``), :class:`SchemaMismatch` (terminal) or
+    :class:`StorageError` (retryable, e.g. rows not visible within the sink's bounded wait).
+    Safe to repeat: tables deduplicate, so a retry or a zombie writes no duplicate.
+    """
+    state = progress if progress is not None else ChunkProgress()
+    state.stage = "fetching"
+    try:
+        raw = await fetcher.fetch(series, range, dataset)
+    except SeamfillError:
+        raise
+    except _TRANSIENT as e:
+        raise FetchError(
+            f"fetching {series} failed ({type(e).__name__}: {e}); will retry", retryable=True
+        ) from e
+    except Exception as e:
+        raise FetchError(
+            f"fetcher {type(fetcher).__name__} raised {type(e).__name__}: {e}; "
+            "fix the fetcher or its options",
+            retryable=False,
+        ) from e
+    frame = validate_frame(raw, series, range, dataset)
+    del raw  # keep one copy of the chunk in memory, not two
+    if frame.empty:
+        state.stage = "done"
+        return 0
+    state.stage = "writing"
+    rows = await sink.write(dataset, series.symbol, frame)
+    last = int(frame["ts"].to_numpy(dtype=np.int64).max())
+    state.rows, state.until_us = rows, min(last + dataset.interval_us, range.end_us)
+    state.stage = "verifying"
+    await sink.wait_visible(dataset, series.symbol, range, rows)
+    state.stage = "done"
+    return rows
