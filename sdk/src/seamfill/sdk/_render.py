@@ -26,7 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
-from seamfill.sdk.types import TimeRange
+from seamfill.sdk.types import Chunk, Coverage, Dataset, Job, JobProgress, Lease, TimeRange
 
 # One character per cell of a timeline; the strongest state in a cell wins.
 _CELL = {
@@ -221,3 +221,193 @@ def dumps(value: Any) -> str:
 
 def group(*parts: RenderableType) -> Group:
     return Group(*parts)
+
+
+# Views of the admin listings. Workers, stats and reconcile results are read by attribute, so the
+# client may hand back its own dataclasses or the wire messages (same field names).
+
+
+def coverage_view(cov: Coverage, width: int = 72) -> Group:
+    head = Text.assemble(
+        (str(cov.series), "bold"),
+        f"  {range_text(cov.range)}  ",
+        (f"{cov.ratio:.1%} covered", "green" if cov.complete else "yellow"),
+        f", {len(cov.gaps)} gaps",
+    )
+    legend = Text("█ covered  ▓ leased  ▒ queued  ░ gap", style="dim")
+    rows = [
+        (kind, iso(r.start_us), iso(r.end_us), duration(r.duration_us))
+        for kind, ranges in (
+            ("covered", cov.covered),
+            ("gap", cov.gaps),
+            ("queued", cov.queued),
+            ("leased", cov.leased),
+        )
+        for r in ranges
+    ]
+    return Group(
+        head,
+        timeline(cov.range, cov.covered, cov.gaps, cov.queued, cov.leased, width),
+        legend,
+        table("Ranges", ("kind", "start", "end", "length"), rows),
+    )
+
+
+def _pct(p: JobProgress) -> str:
+    return f"{p.chunks_done / p.chunks_total:.0%}" if p.chunks_total else "-"
+
+
+def _eta(seconds: float) -> str:
+    return duration(seconds * 1_000_000) if seconds >= 0 else "-"
+
+
+def jobs_table(jobs: Sequence[Job]) -> Table:
+    return table(
+        "Jobs",
+        ("job", "series", "range", "priority", "state", "done", "chunks", "rows", "rows/s", "eta"),
+        [
+            (
+                j.job_id,
+                str(j.series),
+                range_text(j.range),
+                j.priority,
+                j.state,
+                _pct(j.progress),
+                f"{j.progress.chunks_done}/{j.progress.chunks_total}",
+                j.progress.rows_done,
+                count(j.progress.rows_per_second),
+                _eta(j.progress.eta_seconds),
+            )
+            for j in jobs
+        ],
+    )
+
+
+def job_view(job: Job) -> Table:
+    p = job.progress
+    t = Table(title=f"Job {job.job_id}", title_justify="left", show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    for k, v in (
+        ("series", str(job.series)),
+        ("range", range_text(job.range)),
+        ("priority", _cell(job.priority)),
+        ("state", _cell(job.state)),
+        (
+            "progress",
+            f"{_pct(p)}: {p.chunks_done}/{p.chunks_total} chunks, "
+            f"{p.chunks_leased} leased, {p.chunks_failed} failed",
+        ),
+        ("rows", f"{p.rows_done:,} at {count(p.rows_per_second)} rows/s"),
+        ("eta", _eta(p.eta_seconds)),
+        ("requested by", job.requested_by or "-"),
+        ("created", iso(job.created_us)),
+        ("updated", iso(job.updated_us)),
+        ("error", job.error or "-"),
+    ):
+        t.add_row(k, v)
+    return t
+
+
+def leases_table(leases: Sequence[Lease], now_us: int) -> Table:
+    return table(
+        "Leases",
+        ("lease", "series", "range", "worker", "token", "expires in", "progress rows"),
+        [
+            (
+                ls.lease_id,
+                str(ls.chunk.series),
+                range_text(ls.chunk.range),
+                ls.worker_id,
+                ls.token,
+                duration(max(0, ls.deadline_us - now_us))
+                if ls.deadline_us > now_us
+                else Text("expired", style="red"),
+                ls.progress_rows,
+            )
+            for ls in leases
+        ],
+    )
+
+
+def workers_table(workers: Sequence[Any], now_us: int) -> Table:
+    return table(
+        "Workers",
+        ("worker", "sources", "last seen", "leases", "draining", "rows"),
+        [
+            (
+                w.worker_id,
+                ", ".join(w.sources),
+                duration(max(0, now_us - w.last_seen_us)) + " ago",
+                w.leases,
+                "yes" if w.draining else "no",
+                w.rows,
+            )
+            for w in workers
+        ],
+    )
+
+
+def chunks_table(title: str, chunks: Sequence[Chunk]) -> Table:
+    return table(
+        title,
+        ("chunk", "series", "range", "state", "attempts", "last error"),
+        [
+            (
+                c.chunk_id,
+                str(c.series),
+                range_text(c.range),
+                c.state,
+                c.attempts,
+                c.last_error or "-",
+            )
+            for c in chunks
+        ],
+    )
+
+
+def datasets_table(datasets: Sequence[Dataset]) -> Table:
+    return table(
+        "Datasets",
+        (
+            "dataset",
+            "table",
+            "source",
+            "interval",
+            "chunk",
+            "settle",
+            "max leases",
+            "kind",
+            "storage",
+        ),
+        [
+            (
+                d.name,
+                d.table,
+                d.source,
+                duration(d.interval_us),
+                d.chunk_bars,
+                duration(d.settle_us) if d.settle_us else "-",
+                d.max_concurrency or "-",
+                d.kind,
+                d.storage or "default",
+            )
+            for d in datasets
+        ],
+    )
+
+
+def reconcile_view(result: Any) -> Group:
+    def lst(title: str, ranges: Sequence[TimeRange]) -> Table:
+        return table(
+            title,
+            ("start", "end", "length"),
+            [(iso(r.start_us), iso(r.end_us), duration(r.end_us - r.start_us)) for r in ranges],
+        )
+
+    return Group(
+        Text(f"{result.rows:,} rows in storage", style="bold"),
+        lst("Covered now", result.covered),
+        lst("Added", result.added),
+        lst("Removed", result.removed),
+    )
