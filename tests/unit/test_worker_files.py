@@ -48,8 +48,10 @@ async def test_reads_a_range_across_months_in_ms_and_us_dumps(tmp_path: Path) ->
     _write(
         tmp_path,
         "2024-02",
-        ["open_time,open,high,low,close,volume,close_time,a,b,c,d,e"]
-        + _month_rows(FEB, MAR, unit=1),
+        [
+            "open_time,open,high,low,close,volume,close_time,a,b,c,d,e",
+            *_month_rows(FEB, MAR, unit=1),
+        ],
         suffix=".zip",
     )  # header line, microseconds
     rng = TimeRange(FEB - 30 * MIN, FEB + 30 * MIN)

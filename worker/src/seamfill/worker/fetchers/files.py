@@ -198,4 +198,5 @@ def _times_us(col: Any, path: Path) -> np.ndarray[Any, np.dtype[np.int64]]:
         bad = int(np.flatnonzero(nums.isna().to_numpy())[0])
         raise _corrupt(path, f"open time is not an integer in data row {bad + 1}")
     ints = nums.to_numpy(dtype=np.int64)
-    return np.where(ints < _MS_LIMIT, ints * 1000, ints)
+    out: np.ndarray[Any, np.dtype[np.int64]] = np.where(ints < _MS_LIMIT, ints * 1000, ints)
+    return out
