@@ -18,6 +18,7 @@ MIN = 60_000_000
 JAN = 1_704_067_200_000_000  # 2024-01-01
 FEB = 1_706_745_600_000_000
 MAR = 1_709_251_200_000_000
+HEADER = "open_time,open,high,low,close,volume,close_time,a,b,c,d,e"
 DS = Dataset("dump.ohlcv_1m", "ohlcv_1m", "files", MIN)
 SERIES = Series(DS.name, "BTCUSDT")
 
