@@ -40,12 +40,15 @@ _RANK = {"none": 0, "covered": 1, "queued": 2, "leased": 3, "gap": 4}
 
 
 def iso(us: int) -> str:
-    """``2024-01-31T12:00:00Z`` (microseconds shown only when there are any); ``-`` for 0."""
-    if not us:
-        return "-"
+    """``2024-01-31T12:00:00Z`` (microseconds shown only when there are any)."""
     t = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=us)
     text = t.strftime("%Y-%m-%dT%H:%M:%S")
     return text + (f".{t.microsecond:06d}Z" if t.microsecond else "Z")
+
+
+def when(us: int) -> str:
+    """:func:`iso` for an optional moment: ``-`` when unset (0)."""
+    return iso(us) if us else "-"
 
 
 def duration(us: int | float) -> str:
@@ -136,12 +139,12 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, enum.Enum):
+        return str(value.name.lower() if isinstance(value, enum.IntEnum) else value.value)
     if isinstance(value, float):
         return f"{value:,.1f}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    if isinstance(value, enum.Enum):
-        return str(value.value if not isinstance(value, enum.IntEnum) else value.name.lower())
     return str(value)
 
 
@@ -301,8 +304,8 @@ def job_view(job: Job) -> Table:
         ("rows", f"{p.rows_done:,} at {count(p.rows_per_second)} rows/s"),
         ("eta", _eta(p.eta_seconds)),
         ("requested by", job.requested_by or "-"),
-        ("created", iso(job.created_us)),
-        ("updated", iso(job.updated_us)),
+        ("created", when(job.created_us)),
+        ("updated", when(job.updated_us)),
         ("error", job.error or "-"),
     ):
         t.add_row(k, v)

@@ -9,8 +9,7 @@ token from ``--token`` or ``SEAMFILL_TOKEN``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -95,27 +94,36 @@ def _range(start: int | None, end: int | None, *, default_days: int | None = Non
         raise click.BadParameter(e.message, param_hint="--start/--end") from e
 
 
-@contextmanager
-def connect(settings: Settings) -> Iterator[Any]:
-    """A connected synchronous client; closed when the command is done."""
-    from seamfill.sdk._client import SyncCoordinatorClient
+class _LazyClient:
+    """Connects on first use, so usage errors are reported before any network traffic."""
 
-    client = SyncCoordinatorClient(
-        settings.coordinator, token=settings.token, timeout=settings.timeout
-    )
-    try:
-        yield client
-    finally:
-        client.close()
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            from seamfill.sdk._client import SyncCoordinatorClient
+
+            s = self._settings
+            self._client = SyncCoordinatorClient(s.coordinator, token=s.token, timeout=s.timeout)
+        return getattr(self._client, name)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
 
 
 def _client_cmd(f: F) -> F:
-    """Hand the command a connected client as its first argument."""
+    """Hand the command a client (connected on first call) as its first argument."""
 
     @click.pass_obj
     def wrapper(settings: Settings, *args: Any, **kwargs: Any) -> Any:
-        with connect(settings) as client:
+        client = _LazyClient(settings)
+        try:
             return f(client, *args, **kwargs)
+        finally:
+            client.close()
 
     wrapper.__name__ = f.__name__
     wrapper.__doc__ = f.__doc__
@@ -171,7 +179,8 @@ def coverage_cmd(
     client: Any, series: Series, start: int | None, end: int | None, width: int, as_json: bool
 ) -> None:
     """Covered ranges, gaps and a compact timeline of SERIES."""
-    cov = client.get_coverage(series, _range(start, end, default_days=30))
+    span = _range(start, end, default_days=30)
+    cov = client.get_coverage(series, span)
     _out(
         as_json,
         {**_render.jsonable(cov), "ratio": cov.ratio},
@@ -193,7 +202,8 @@ def backfill_cmd(
     client: Any, series: Series, start: int, end: int, priority: str, wait: bool, as_json: bool
 ) -> None:
     """Make SERIES cover [--start, --end): queue the gaps for the fleet."""
-    job = client.ensure_range(series, _range(start, end), priority=PRIORITIES[priority])
+    span = _range(start, end)
+    job = client.ensure_range(series, span, priority=PRIORITIES[priority])
     if job is None:
         _out(as_json, {"job": None, "covered": True}, lambda: "already covered: nothing to do")
         return
@@ -259,7 +269,6 @@ def _job_action(name: str, method: str, help_text: str) -> None:
     def action(client: Any, job_id: str, as_json: bool) -> None:
         job = getattr(client, method)(job_id)
         _out(as_json, job, lambda: _render.job_view(job))
-
 
 
 _job_action("pause", "pause_job", "Pause a job: its queued chunks wait, leases are told to stop.")
@@ -338,7 +347,8 @@ def datasets_cmd(client: Any, as_json: bool) -> None:
 @_client_cmd
 def reconcile_cmd(client: Any, series: Series, start: int, end: int, as_json: bool) -> None:
     """Rebuild coverage of SERIES in [--start, --end) from what QuestDB really holds."""
-    result = client.reconcile(series, _range(start, end))
+    span = _range(start, end)
+    result = client.reconcile(series, span)
     _out(as_json, result, lambda: _render.reconcile_view(result))
 
 
