@@ -36,7 +36,9 @@ def render(base: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
         if value:
             default[key] = value
     if "http" not in default:
-        raise ConfigError("SEAMFILL_QUESTDB_URL is empty: set questdb.httpUrl or questdb.existingSecret")
+        raise ConfigError(
+            "SEAMFILL_QUESTDB_URL is empty: set questdb.httpUrl or questdb.existingSecret"
+        )
     storage["default"] = default
     config["storage"] = storage
 
@@ -45,7 +47,9 @@ def render(base: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
         name = f"SEAMFILL_AUTH_{role.upper()}_TOKEN"
         token = env.get(name, "").strip()
         if not token:
-            raise ConfigError(f"{name} is empty: set auth.tokens.{role} or its key in auth.existingSecret")
+            raise ConfigError(
+                f"{name} is empty: set auth.tokens.{role} or its key in auth.existingSecret"
+            )
         auth[role] = [token]
     config["auth"] = auth
     return config

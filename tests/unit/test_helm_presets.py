@@ -1,0 +1,33 @@
+"""The chart ships the SDK's SLA and conformance presets unchanged, so a strategy pod that
+mounts the presets ConfigMap and one that loads them from the package read the same policy."""
+
+from __future__ import annotations
+
+import yaml
+
+from tests.unit.test_helm_support import CHART, ROOT, one, render
+
+SDK_PRESETS = ROOT / "sdk" / "src" / "seamfill" / "sdk" / "presets"
+CHART_PRESETS = CHART / "files" / "presets"
+
+
+def test_chart_presets_are_copies_of_the_sdk_presets() -> None:
+    sdk = {p.name: p.read_bytes() for p in SDK_PRESETS.glob("*.yaml")}
+    chart = {p.name: p.read_bytes() for p in CHART_PRESETS.glob("*.yaml")}
+    assert sdk, f"no presets in {SDK_PRESETS}"
+    assert sorted(chart) == sorted(sdk), "copy sdk/src/seamfill/sdk/presets/*.yaml to the chart"
+    differing = [name for name in sdk if chart[name] != sdk[name]]
+    assert not differing, f"chart presets differ from the SDK's: {differing}; copy them again"
+
+
+def test_presets_config_map_carries_every_preset_and_the_extras() -> None:
+    manifests = render(sets=("presets.extra.team\\.yaml.sla.total_deadline_ms=1000",))
+    data = one(manifests, "ConfigMap", "sf-seamfill-presets")["data"]
+    for path in CHART_PRESETS.glob("*.yaml"):
+        assert yaml.safe_load(data[path.name]) == yaml.safe_load(path.read_text())
+    assert yaml.safe_load(data["team.yaml"]) == {"sla": {"total_deadline_ms": 1000}}
+
+
+def test_presets_config_map_can_be_turned_off() -> None:
+    names = {m["metadata"]["name"] for m in render(sets=("presets.enabled=false",))}
+    assert "sf-seamfill-presets" not in names
