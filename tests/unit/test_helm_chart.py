@@ -7,6 +7,7 @@ import base64
 
 import kubernetes_validate
 import pytest
+import yaml
 
 from tests.unit.test_helm_support import (
     CI_VALUES,
@@ -155,10 +156,13 @@ def test_defaults_worker_deployment() -> None:
     heartbeat = 30000 / 1000 / 3
     assert pod["spec"]["terminationGracePeriodSeconds"] > grace + heartbeat
     env = env_of(c)
-    assert env["SEAMFILL_TOKEN"]["valueFrom"]["secretKeyRef"] == {
-        "name": "sf-seamfill-auth",
-        "key": "worker-token",
-    }
+    for name in ("SEAMFILL_WORKER_TOKEN", "SEAMFILL_TOKEN"):
+        assert env[name]["valueFrom"]["secretKeyRef"] == {
+            "name": "sf-seamfill-auth",
+            "key": "worker-token",
+        }
+    assert env["SEAMFILL_WORKER_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert "SEAMFILL_WORKER_SOURCES" not in env
     assert "--token" not in args  # a token in argv would show in `ps`
     for probe in ("livenessProbe", "readinessProbe"):
         assert c[probe]["httpGet"] == {"path": "/metrics", "port": "metrics"}
@@ -328,7 +332,13 @@ def test_existing_secrets_and_tls() -> None:
     c = container(coord, "coordinator")
     # The kubelet's gRPC probe cannot speak TLS: the chart falls back to a TCP check.
     assert c["livenessProbe"]["tcpSocket"] == {"port": "grpc"} and "grpc" not in c["livenessProbe"]
-    assert env_of(c)["SEAMFILL_TLS_CERT_FILE"]["value"].endswith("tls.crt")
+    config = yaml.safe_load(one(manifests, "ConfigMap", COORDINATOR)["data"]["coordinator.yaml"])
+    assert config["tls"] == {
+        "cert": "/etc/seamfill-tls/tls.crt",
+        "key": "/etc/seamfill-tls/tls.key",
+    }
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    assert mounts["tls"] == "/etc/seamfill-tls"
     tls_volume = [v for v in _pod(coord)["spec"]["volumes"] if v["name"] == "tls"]
     assert tls_volume[0]["secret"]["secretName"] == "seamfill-coordinator-tls"
     worker = container(one(manifests, "Deployment", WORKER), "worker")
@@ -362,14 +372,13 @@ def test_service_monitor_scrapes_both_components() -> None:
 
 
 def test_config_map_carries_the_coordinator_config() -> None:
-    import yaml
-
     manifests = render(("trial-values.yaml",))
     cm = one(manifests, "ConfigMap", COORDINATOR)
     config = yaml.safe_load(cm["data"]["coordinator.yaml"])
     assert config["lease_ttl_ms"] == 30000
     assert config["datasets"]["demo.ohlcv_1m"]["table"] == "demo_ohlcv_1m"
     assert config["sources"]["synthetic"]["rate_per_second"] == 1000
+    assert config["datasets"]["demo.ohlcv_1m"]["kind"] == "bars"
     assert "auth" not in config and "redis_url" not in config, "credentials stay out of ConfigMaps"
     assert "def render(" in cm["data"]["render_config.py"]
 
@@ -382,3 +391,9 @@ def test_config_change_rolls_the_pods() -> None:
 
     assert checksum() == checksum()
     assert checksum() != checksum("config.max_attempts=9")
+
+
+def test_worker_sources_reach_the_worker() -> None:
+    sets = ("worker.sources={synthetic,ccxt:binance}",)
+    worker = container(one(render(sets=sets), "Deployment", WORKER), "worker")
+    assert env_of(worker)["SEAMFILL_WORKER_SOURCES"]["value"] == "synthetic,ccxt:binance"

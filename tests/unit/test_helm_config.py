@@ -14,7 +14,7 @@ from types import ModuleType
 import pytest
 import yaml
 
-from tests.unit.test_helm_support import CHART
+from tests.unit.test_helm_support import CHART, fullname, one, render
 
 SCRIPT = CHART / "files" / "render_config.py"
 
@@ -105,3 +105,17 @@ def test_script_fails_with_the_error_and_writes_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.startswith("ConfigError: SEAMFILL_AUTH_ADMIN_TOKEN is empty")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("values", [(), ("trial-values.yaml",), ("monitoring-values.yaml",)])
+def test_rendered_config_is_one_the_coordinator_accepts(values: tuple[str, ...]) -> None:
+    from seamfill.coordinator.config import CoordinatorConfig
+
+    cm = one(render(values), "ConfigMap", fullname("coordinator"))
+    base = yaml.safe_load(cm["data"]["coordinator.yaml"])
+    config = CoordinatorConfig.from_mapping(_module().render(base, ENV), env={})
+    assert config.auth.enabled
+    assert config.redis_url == ENV["SEAMFILL_REDIS_URL"]
+    assert config.storage["default"].dsn == ENV["SEAMFILL_QUESTDB_DSN"]
+    assert config.lease_ttl_ms == base["lease_ttl_ms"]
+    assert set(config.datasets) == set(base["datasets"])
