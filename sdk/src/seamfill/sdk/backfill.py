@@ -7,6 +7,7 @@ again may help, :class:`SchemaMismatch` is terminal, other :class:`StorageError`
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,12 @@ class ChunkProgress:
     """Rows written so far."""
     until_us: int = 0
     """End of the last bar written (0 before the first write)."""
+    fetch_s: float = 0.0
+    """Seconds spent fetching."""
+    write_s: float = 0.0
+    """Seconds spent writing (the ILP transaction)."""
+    visible_s: float = 0.0
+    """Seconds from the commit until the rows were visible."""
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -135,6 +142,7 @@ async def run_chunk(
     """
     state = progress if progress is not None else ChunkProgress()
     state.stage = "fetching"
+    t0 = time.perf_counter()
     try:
         raw = await fetcher.fetch(series, range, dataset)
     except SeamfillError:
@@ -149,16 +157,21 @@ async def run_chunk(
             "fix the fetcher or its options",
             retryable=False,
         ) from e
+    state.fetch_s = time.perf_counter() - t0
     frame = validate_frame(raw, series, range, dataset)
     del raw  # keep one copy of the chunk in memory, not two
     if frame.empty:
         state.stage = "done"
         return 0
     state.stage = "writing"
+    t0 = time.perf_counter()
     rows = await sink.write(dataset, series.symbol, frame)
+    state.write_s = time.perf_counter() - t0
     last = int(frame["ts"].to_numpy(dtype=np.int64).max())
     state.rows, state.until_us = rows, min(last + dataset.interval_us, range.end_us)
     state.stage = "verifying"
+    t0 = time.perf_counter()
     await sink.wait_visible(dataset, series.symbol, range, rows)
+    state.visible_s = time.perf_counter() - t0
     state.stage = "done"
     return rows

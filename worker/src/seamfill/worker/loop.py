@@ -1,0 +1,428 @@
+"""The worker's main loop: acquire leases, backfill each chunk, complete or fail it, drain on stop.
+
+Each lease runs as its own task through the shared backfill step (fetch → validate → write →
+wait visible). The heartbeat task (:mod:`seamfill.worker.heartbeat`) extends the leases and
+cancels a chunk's task when the coordinator says stop or the lease is lost. A chunk is completed
+with its fencing token only after its rows are visible; a stale token is the coordinator's to
+refuse, and then nothing is reported covered.
+
+Stopping (SIGTERM, or the coordinator asks the worker to drain): no new Acquire; chunks that
+have written nothing yet are released at once so another worker takes them now rather than after
+the TTL; chunks already writing get ``grace_seconds`` to finish, then are released too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from seamfill.sdk import tracing
+from seamfill.sdk.backfill import ChunkProgress, is_retryable, run_chunk
+from seamfill.sdk.errors import (
+    CoordinatorUnavailable,
+    FailedPrecondition,
+    NotFound,
+    SeamfillError,
+)
+from seamfill.sdk.fetchers import Fetcher, load_fetcher, source_name
+from seamfill.sdk.logs import log_event
+from seamfill.sdk.sink import QuestDBSink
+from seamfill.sdk.types import Dataset, Lease
+from seamfill.worker import metrics
+from seamfill.worker.config import WorkerConfig
+from seamfill.worker.heartbeat import heartbeat_loop
+from seamfill.worker.leases import Directive, LeaseService
+
+__all__ = ["Backoff", "Held", "Worker"]
+
+log = logging.getLogger("seamfill.worker")
+_tracer = tracing.tracer("seamfill.worker")
+
+
+class Backoff:
+    """Exponential backoff with full jitter, from ``base_s`` up to ``max_s``."""
+
+    def __init__(self, base_s: float = 0.1, max_s: float = 10.0) -> None:
+        self.base_s, self.max_s, self.attempt = base_s, max_s, 0
+
+    def next(self) -> float:
+        ceiling = min(self.max_s, self.base_s * (2**self.attempt))
+        self.attempt += 1
+        return random.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+@dataclass
+class Held:
+    """A lease this worker holds and the task working on it."""
+
+    lease: Lease
+    deadline_us: int
+    progress: ChunkProgress = field(default_factory=ChunkProgress)
+    task: asyncio.Task[None] | None = None
+    stop: Directive | None = None
+    """Why the task was cancelled: a heartbeat directive, or None for shutdown."""
+    stop_reason: str = ""
+    started: float = field(default_factory=time.perf_counter)
+
+
+class Worker:
+    """One worker process's loop; ``await run()`` until :meth:`stop` (or a drain request)."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        leases: LeaseService,
+        sink: QuestDBSink,
+        *,
+        fetchers: Mapping[str, Callable[..., Fetcher]] | None = None,
+    ) -> None:
+        """``fetchers`` adds fetcher factories by name, ahead of the installed plugins."""
+        self.config = config
+        self.leases = leases
+        self.sink = sink
+        self.held: dict[str, Held] = {}
+        self.ttl_ms = 30_000
+        self._extra = dict(fetchers or {})
+        self._fetchers: dict[tuple[str, tuple[tuple[str, str], ...]], Fetcher] = {}
+        self._stopping = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def stop(self) -> None:
+        """Stop acquiring and drain (safe to call from a signal handler in the loop)."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Work until stopped, then drain within the grace period."""
+        log_event(
+            log,
+            "seamless.worker.started",
+            worker=self.config.worker_id,
+            concurrency=self.config.concurrency,
+            sources=list(self.config.sources),
+        )
+        beat = asyncio.create_task(heartbeat_loop(self))
+        try:
+            await self._acquire_loop()
+            await self._drain()
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            await self._close_fetchers()
+            log_event(log, "seamless.worker.stopped", worker=self.config.worker_id)
+
+    # -- acquiring -------------------------------------------------------------------------
+
+    async def _acquire_loop(self) -> None:
+        backoff = Backoff(0.1, self.config.reconnect_max_s)
+        while not self.stopping:
+            self._slot_freed.clear()
+            free = self.config.concurrency - len(self.held)
+            if free <= 0:
+                await _first(self._slot_freed.wait(), self._stopping.wait())
+                continue
+            call = asyncio.create_task(
+                self.leases.acquire(
+                    self.config.worker_id, self.config.sources, free, self.config.acquire_wait_ms
+                )
+            )
+            await _first(call, self._stopping.wait())
+            if not call.done():
+                call.cancel()
+                with contextlib.suppress(asyncio.CancelledError, SeamfillError):
+                    await call
+                break
+            try:
+                result = call.result()
+            except SeamfillError as e:
+                log_event(
+                    log,
+                    "seamless.coordinator.unavailable",
+                    logging.WARNING,
+                    worker=self.config.worker_id,
+                    error=f"{type(e).__name__}: {e.message}",
+                )
+                await _first(asyncio.sleep(backoff.next()), self._stopping.wait())
+                continue
+            backoff.reset()
+            if result.ttl_ms > 0:
+                self.ttl_ms = result.ttl_ms
+            for lease in result.leases:
+                self._start(lease)
+            if result.drain:
+                log_event(
+                    log,
+                    "seamless.worker.stopped",
+                    worker=self.config.worker_id,
+                    reason="the coordinator asked this worker to drain",
+                )
+                self.stop()
+
+    def _start(self, lease: Lease) -> None:
+        held = Held(lease, lease.deadline_us)
+        self.held[lease.lease_id] = held
+        held.task = asyncio.create_task(self._work(held), name=f"chunk {lease.lease_id}")
+        metrics.LEASES_HELD.set(len(self.held))
+        log_event(
+            log,
+            "seamless.lease.granted",
+            lease=lease.lease_id,
+            token=lease.token,
+            worker=self.config.worker_id,
+            series=str(lease.chunk.series),
+        )
+
+    # -- one chunk -------------------------------------------------------------------------
+
+    async def _work(self, held: Held) -> None:
+        lease = held.lease
+        ds, chunk = lease.dataset, lease.chunk
+        log_event(
+            log,
+            "seamless.backfill.attempt",
+            lease=lease.lease_id,
+            token=lease.token,
+            worker=self.config.worker_id,
+            series=str(chunk.series),
+            start_us=chunk.range.start_us,
+            end_us=chunk.range.end_us,
+            attempt=chunk.attempts + 1,
+            job=list(chunk.job_ids),
+        )
+        try:
+            with tracing.span(
+                _tracer,
+                "seamfill.worker.chunk",
+                traceparent=lease.traceparent,
+                attributes={"seamfill.dataset": ds.name, "seamfill.lease": lease.lease_id},
+            ):
+                rows = await run_chunk(
+                    self._fetcher(ds),
+                    self.sink,
+                    chunk.series,
+                    chunk.range,
+                    ds,
+                    progress=held.progress,
+                )
+            self._observe(held)
+            await self._complete(held, rows)
+        except asyncio.CancelledError:
+            await self._stopped(held)
+        except Exception as e:
+            self._observe(held)
+            await self._fail(held, e)
+        finally:
+            self.held.pop(lease.lease_id, None)
+            metrics.LEASES_HELD.set(len(self.held))
+            self._slot_freed.set()
+
+    def _observe(self, held: Held) -> None:
+        ds, p = held.lease.dataset, held.progress
+        metrics.FETCH_SECONDS.labels(source_name(ds.source)).observe(p.fetch_s)
+        if p.rows:
+            metrics.WRITE_SECONDS.labels(ds.name).observe(p.write_s)
+            metrics.VISIBILITY_SECONDS.labels(ds.name).observe(p.visible_s)
+
+    async def _complete(self, held: Held, rows: int) -> None:
+        lease = held.lease
+        held.progress.stage = "completing"
+        try:
+            await self._retrying(
+                held,
+                lambda: self.leases.complete(
+                    self.config.worker_id, lease.lease_id, lease.token, rows
+                ),
+            )
+        except (FailedPrecondition, NotFound) as e:
+            self._lost(held, e.message)
+            return
+        ds = lease.dataset
+        metrics.ROWS_WRITTEN.labels(ds.name, source_name(ds.source)).inc(rows)
+        metrics.CHUNKS.labels(ds.name, "completed" if rows else "empty").inc()
+        log_event(
+            log,
+            "seamless.backfill.succeeded",
+            lease=lease.lease_id,
+            token=lease.token,
+            worker=self.config.worker_id,
+            series=str(lease.chunk.series),
+            rows=rows,
+            seconds=round(time.perf_counter() - held.started, 3),
+            fetch_s=round(held.progress.fetch_s, 3),
+            write_s=round(held.progress.write_s, 3),
+            visible_s=round(held.progress.visible_s, 3),
+        )
+
+    async def _fail(self, held: Held, error: BaseException) -> None:
+        lease = held.lease
+        retryable = is_retryable(error)
+        message = getattr(error, "message", None) or str(error) or "no detail"
+        reason = f"{type(error).__name__}: {message}"
+        metrics.CHUNKS.labels(lease.dataset.name, "failed").inc()
+        try:
+            result = await self._retrying(
+                held,
+                lambda: self.leases.fail(
+                    self.config.worker_id, lease.lease_id, lease.token, reason, retryable
+                ),
+            )
+        except (FailedPrecondition, NotFound) as e:
+            self._lost(held, e.message)
+            return
+        except SeamfillError as e:
+            log_event(
+                log,
+                "seamless.backfill.failed",
+                logging.ERROR,
+                lease=lease.lease_id,
+                reason=reason,
+                retryable=retryable,
+                report_error=e.message,
+            )
+            return
+        log_event(
+            log,
+            "seamless.backfill.failed",
+            logging.WARNING,
+            lease=lease.lease_id,
+            token=lease.token,
+            worker=self.config.worker_id,
+            series=str(lease.chunk.series),
+            reason=reason,
+            retryable=retryable,
+            attempts=result.attempts,
+            dead_lettered=result.dead_lettered,
+        )
+        if result.dead_lettered:
+            log_event(
+                log,
+                "seamless.deadletter",
+                logging.ERROR,
+                lease=lease.lease_id,
+                series=str(lease.chunk.series),
+                reason=reason,
+            )
+
+    async def _stopped(self, held: Held) -> None:
+        """The chunk's task was cancelled: give the lease back unless it is no longer ours."""
+        lease = held.lease
+        if held.stop is Directive.LOST:
+            self._lost(held, held.stop_reason or "the coordinator reports the lease lost")
+            return
+        with contextlib.suppress(SeamfillError):
+            await self.leases.release(self.config.worker_id, lease.lease_id, lease.token)
+        metrics.CHUNKS.labels(lease.dataset.name, "released").inc()
+        log_event(
+            log,
+            "seamless.lease.released",
+            lease=lease.lease_id,
+            token=lease.token,
+            worker=self.config.worker_id,
+            stage=held.progress.stage,
+            why=held.stop.name.lower() if held.stop else "worker stopping",
+            reason=held.stop_reason,
+        )
+
+    def _lost(self, held: Held, why: str) -> None:
+        metrics.CHUNKS.labels(held.lease.dataset.name, "lost").inc()
+        log_event(
+            log,
+            "seamless.lease.lost",
+            logging.WARNING,
+            lease=held.lease.lease_id,
+            token=held.lease.token,
+            worker=self.config.worker_id,
+            reason=why,
+        )
+
+    async def _retrying(self, held: Held, call: Callable[[], Any]) -> Any:
+        """``call()`` again while the coordinator is away and the lease may still be ours."""
+        backoff = Backoff(0.05, self.config.reconnect_max_s)
+        while True:
+            try:
+                return await call()
+            except CoordinatorUnavailable:
+                if time.time() * 1e6 > held.deadline_us:
+                    raise
+                await asyncio.sleep(backoff.next())
+
+    # -- fetchers --------------------------------------------------------------------------
+
+    def _fetcher(self, ds: Dataset) -> Fetcher:
+        key = (ds.source, tuple(sorted(ds.options.items())))
+        fetcher = self._fetchers.get(key)
+        if fetcher is None:
+            factory = self._extra.get(source_name(ds.source))
+            fetcher = factory(**ds.options) if factory else load_fetcher(ds.source, **ds.options)
+            use = getattr(fetcher, "use_rate_limiter", None)
+            if callable(use):
+                use(self.take_tokens)
+            self._fetchers[key] = fetcher
+        return fetcher
+
+    async def take_tokens(self, source: str, tokens: int) -> None:
+        """Wait for ``tokens`` of the fleet-wide rate limit of ``source``."""
+        backoff = Backoff(0.05, self.config.reconnect_max_s)
+        while True:
+            try:
+                granted, retry_ms = await self.leases.take_tokens(
+                    self.config.worker_id, source, tokens
+                )
+            except CoordinatorUnavailable:
+                await asyncio.sleep(backoff.next())
+                continue
+            if granted:
+                return
+            metrics.RATE_LIMIT_WAITS.labels(source_name(source)).inc()
+            await asyncio.sleep(max(retry_ms, 5) / 1000)
+
+    async def _close_fetchers(self) -> None:
+        for fetcher in self._fetchers.values():
+            close = getattr(fetcher, "aclose", None)
+            if callable(close):
+                with contextlib.suppress(Exception):
+                    await close()
+        self._fetchers.clear()
+
+    # -- stopping --------------------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        for held in list(self.held.values()):
+            if held.progress.stage in ("pending", "fetching") and held.task:
+                held.task.cancel()
+        tasks = [h.task for h in self.held.values() if h.task]
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.config.grace_seconds)
+        late = [h.task for h in self.held.values() if h.task and not h.task.done()]
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=10)
+
+
+async def _first(*aws: Any) -> None:
+    """Wait until the first of ``aws`` finishes; cancel the rest unless they are tasks we own."""
+    tasks = [a if isinstance(a, asyncio.Task) else asyncio.ensure_future(a) for a in aws]
+    owned = [t for t, a in zip(tasks, aws, strict=True) if not isinstance(a, asyncio.Task)]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in owned:
+            if not t.done():
+                t.cancel()
+        for t in owned:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
