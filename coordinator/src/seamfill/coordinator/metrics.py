@@ -35,7 +35,9 @@ RATE_LIMIT_WAITS = Counter(
     "seamfill_rate_limit_waits_total", "Token requests refused by a source's rate limit", ["source"]
 )
 RPC_LATENCY = Histogram(
-    "seamfill_rpc_latency_seconds", "Coordinator RPC latency by method", ["method"],
+    "seamfill_rpc_latency_seconds",
+    "Coordinator RPC latency by method",
+    ["method"],
     buckets=_RPC_SECONDS,
 )
 RPC_ERRORS = Counter("seamfill_rpc_errors_total", "RPCs answered with an error", ["method", "code"])

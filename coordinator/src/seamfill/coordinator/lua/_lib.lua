@@ -1,0 +1,228 @@
+-- Shared prelude, prepended to every dataset script (scripts.py does the concatenation).
+--
+-- Calling convention of every dataset script:
+--   KEYS[1] ready    KEYS[2] leases   KEYS[3] delayed  KEYS[4] parked
+--   KEYS[5] dead     KEYS[6] token    KEYS[7] stats    KEYS[8..] script-specific
+--   ARGV[1] key base of the dataset ("P{D}:")   ARGV[2] now, microseconds
+--   ARGV[3] job channel   ARGV[4] wake channel   ARGV[5] dataset name   ARGV[6..] script-specific
+-- Chunk and job keys are built from the base, so they share the dataset's hash-tag slot.
+-- Errors are raised as "SEAMFILL <ErrorClass> <message>" and mapped to seamfill errors in Python.
+--
+-- Numbers: Lua holds doubles and redis.call formats numbers with %.14g, which would round
+-- 16-digit microsecond timestamps; every number sent to Redis goes through I() first.
+
+local B, NOW, JOBCH, WAKECH, DS = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local K_READY, K_LEASES, K_DELAYED, K_PARKED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local K_DEAD, K_TOKEN, K_STATS = KEYS[5], KEYS[6], KEYS[7]
+local JOB_TTL = 7 * 86400
+
+local function I(n) return string.format('%d', n) end
+local function fail(class, msg) return redis.error_reply('SEAMFILL ' .. class .. ' ' .. msg) end
+local function ckey(lid) return B .. 'chunk:' .. lid end
+local function cjkey(lid) return B .. 'cjobs:' .. lid end
+local function jkey(j) return B .. 'job:' .. j end
+local function jpkey(j) return B .. 'jpend:' .. j end
+
+local function parse(m)
+  local a, b = string.match(m, '^(%-?%d+):(%-?%d+)$')
+  return tonumber(a), tonumber(b)
+end
+
+local function zrem_all(key, members)
+  for i = 1, #members, 500 do
+    redis.call('ZREM', key, unpack(members, i, math.min(i + 499, #members)))
+  end
+end
+
+-- Add [s, e) to a coalesced coverage ZSET, merging every interval it overlaps or touches.
+local function cov_add(key, s, e)
+  if e <= s then return end
+  local ns, ne, doomed, offset = s, e, {}, 0
+  while true do
+    local batch = redis.call('ZRANGEBYSCORE', key, I(s), '+inf', 'LIMIT', offset, 64)
+    local stop = false
+    for _, m in ipairs(batch) do
+      local a, b = parse(m)
+      if a > e then stop = true; break end
+      doomed[#doomed + 1] = m
+      if a < ns then ns = a end
+      if b > ne then ne = b end
+    end
+    if stop or #batch < 64 then break end
+    offset = offset + 64
+  end
+  zrem_all(key, doomed)
+  redis.call('ZADD', key, I(ne), I(ns) .. ':' .. I(ne))
+end
+
+-- Remove [s, e) from a coverage ZSET, keeping the parts of cut intervals outside it.
+local function cov_remove(key, s, e)
+  local doomed, keep, offset = {}, {}, 0
+  while true do
+    local batch = redis.call('ZRANGEBYSCORE', key, '(' .. I(s), '+inf', 'LIMIT', offset, 64)
+    local stop = false
+    for _, m in ipairs(batch) do
+      local a, b = parse(m)
+      if a >= e then stop = true; break end
+      doomed[#doomed + 1] = m
+      if a < s then keep[#keep + 1] = {a, s} end
+      if b > e then keep[#keep + 1] = {e, b} end
+    end
+    if stop or #batch < 64 then break end
+    offset = offset + 64
+  end
+  zrem_all(key, doomed)
+  for _, r in ipairs(keep) do redis.call('ZADD', key, I(r[2]), I(r[1]) .. ':' .. I(r[2])) end
+end
+
+-- Is [s, e) inside one covered interval? Coalesced, so it is the first one ending at or after e.
+local function cov_covers(key, s, e)
+  local m = redis.call('ZRANGEBYSCORE', key, I(e), '+inf', 'LIMIT', 0, 1)[1]
+  if not m then return false end
+  local a = parse(m)
+  return a <= s
+end
+
+local function publish_job(j) redis.call('PUBLISH', JOBCH, DS .. ':' .. j) end
+
+-- 'running' when a running job waits on the chunk (or no job does and nobody cancelled it:
+-- an operator requeued it), 'paused' when only paused ones do, 'none' when nobody wants it.
+local function jobs_mode(lid)
+  if redis.call('HGET', ckey(lid), 'cancelled') then return 'none' end
+  local jobs = redis.call('SMEMBERS', cjkey(lid))
+  if #jobs == 0 then return 'running' end
+  local mode = 'none'
+  for _, j in ipairs(jobs) do
+    local st = redis.call('HGET', jkey(j), 'state')
+    if st == 'running' then return 'running' end
+    if st == 'paused' then mode = 'paused' end
+  end
+  return mode
+end
+
+local function jobs_leased(lid, delta)
+  for _, j in ipairs(redis.call('SMEMBERS', cjkey(lid))) do
+    if redis.call('EXISTS', jkey(j)) == 1 then redis.call('HINCRBY', jkey(j), 'leased', delta) end
+  end
+end
+
+local function drop_chunk(lid)
+  redis.call('DEL', ckey(lid), cjkey(lid))
+  redis.call('ZREM', K_READY, lid)
+  redis.call('ZREM', K_DELAYED, lid)
+  redis.call('ZREM', K_LEASES, lid)
+  redis.call('ZREM', K_DEAD, lid)
+  redis.call('SREM', K_PARKED, lid)
+end
+
+-- Finish job j when nothing of it is pending: done, or failed when a chunk was dead-lettered.
+local function job_finish_check(j)
+  if redis.call('SCARD', jpkey(j)) > 0 then return false end
+  local st = redis.call('HGET', jkey(j), 'state')
+  if st ~= 'running' and st ~= 'paused' then return false end
+  local failed = tonumber(redis.call('HGET', jkey(j), 'failed') or '0')
+  redis.call('HSET', jkey(j), 'state', failed > 0 and 'failed' or 'done', 'updated', I(NOW))
+  redis.call('EXPIRE', jkey(j), JOB_TTL)
+  return true
+end
+
+-- A chunk reached its end (outcome 'done' or 'dead'): account it in each waiting job.
+-- Returns the ids of the jobs that finished because of it.
+local function chunk_settle(lid, outcome, rows, err)
+  local finished = {}
+  for _, j in ipairs(redis.call('SMEMBERS', cjkey(lid))) do
+    local jk = jkey(j)
+    if redis.call('EXISTS', jk) == 1 then
+      if redis.call('SREM', jpkey(j), lid) == 1 then
+        if outcome == 'done' then
+          redis.call('HINCRBY', jk, 'done', 1)
+          redis.call('HINCRBY', jk, 'rows', rows)
+        else
+          redis.call('HINCRBY', jk, 'failed', 1)
+          redis.call('HSET', jk, 'err', err)
+        end
+      end
+      redis.call('HSET', jk, 'updated', I(NOW))
+      if job_finish_check(j) then finished[#finished + 1] = j end
+      publish_job(j)
+    end
+  end
+  return finished
+end
+
+-- Put a chunk that is no longer leased where it belongs: ready, parked, or gone.
+local function requeue(lid)
+  local mode = jobs_mode(lid)
+  local ck = ckey(lid)
+  if mode == 'running' then
+    redis.call('HSET', ck, 'state', 'queued')
+    redis.call('ZADD', K_READY, redis.call('HGET', ck, 'score'), lid)
+    return 'queued'
+  elseif mode == 'paused' then
+    redis.call('HSET', ck, 'state', 'parked')
+    redis.call('SADD', K_PARKED, lid)
+    return 'parked'
+  end
+  drop_chunk(lid)
+  return 'dropped'
+end
+
+local function unlease(lid)
+  redis.call('ZREM', K_LEASES, lid)
+  jobs_leased(lid, -1)
+end
+
+local function dead_letter(lid, err)
+  redis.call('HSET', ckey(lid), 'state', 'dead', 'err', err)
+  redis.call('ZADD', K_DEAD, I(NOW), lid)
+  redis.call('HINCRBY', K_STATS, 'dead', 1)
+  return chunk_settle(lid, 'dead', 0, err)
+end
+
+-- Expired leases go back to the queue (or to the dead set after max_attempts grants).
+local function reclaim(max_attempts, limit)
+  local expired, dead, woke = 0, 0, false
+  local due = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', '(' .. I(NOW), 'LIMIT', 0, limit)
+  for _, lid in ipairs(due) do
+    unlease(lid)
+    expired = expired + 1
+    redis.call('HINCRBY', K_STATS, 'lease_expiries', 1)
+    local attempts = tonumber(redis.call('HGET', ckey(lid), 'attempts') or '0')
+    if attempts >= max_attempts then
+      dead_letter(lid, 'lease expired ' .. I(attempts) .. ' times: the worker died or hung')
+      dead = dead + 1
+    else
+      redis.call('HSET', ckey(lid), 'err', 'lease expired')
+      if requeue(lid) == 'queued' then woke = true end
+    end
+  end
+  return expired, dead, woke
+end
+
+-- Chunks whose retry time has come go back to the queue.
+local function promote(limit)
+  local due = redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', I(NOW), 'LIMIT', 0, limit)
+  local woke = false
+  for _, lid in ipairs(due) do
+    redis.call('ZREM', K_DELAYED, lid)
+    if requeue(lid) == 'queued' then woke = true end
+  end
+  return #due, woke
+end
+
+-- Check that (lid, token) is the live lease. Returns the error reply, or nil when it is.
+local function check_lease(lid, token)
+  local c = redis.call('HMGET', ckey(lid), 'state', 'token', 'deadline')
+  if not c[1] then
+    return fail('LeaseLost', 'lease ' .. DS .. '/' .. lid .. ' is not leased (finished, cancelled or unknown):'
+      .. ' stop work on it and do not complete it')
+  end
+  if c[1] ~= 'leased' or c[2] ~= token then
+    return fail('LeaseLost', 'token ' .. token .. ' of lease ' .. DS .. '/' .. lid .. ' is stale: the chunk '
+      .. 'was leased again; stop work on it')
+  end
+  if tonumber(c[3]) < NOW then
+    return fail('LeaseLost', 'lease ' .. DS .. '/' .. lid .. ' expired: heartbeat more often than the TTL')
+  end
+  return nil
+end

@@ -1,0 +1,140 @@
+"""Wake-ups across replicas: one Redis pub/sub connection per replica, fanned out in-process.
+
+Scripts publish ``D`` on the wake channel when dataset D has work ready, and ``D:J`` on the job
+channel when job J progressed. Waiting Acquire calls (and EnsureRange/WatchJob waits) sleep on an
+asyncio event until a message for them arrives or their own deadline passes: no polling, and an
+idle worker costs Redis nothing while it waits.
+
+The hub also remembers which datasets were found empty since the subscription has been up, so an
+Acquire on a replica that knows nothing changed does not ask Redis again. The memory is dropped
+whenever the subscription drops (a message may have been missed) — it is an optimisation of this
+replica, never state others depend on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+
+import redis.asyncio as aioredis
+from redis import exceptions as rexc
+from seamfill.coordinator.keys import Keys
+
+log = logging.getLogger("seamfill.coordinator.notify")
+
+
+class Hub:
+    """Per-replica fan-out of the wake and job channels."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+        self._client = client
+        self._keys = keys
+        self._work: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._jobs: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._empty: set[str] = set()
+        self._epochs: dict[str, int] = defaultdict(int)
+        self._generation = 0
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="seamfill-notify")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def known_empty(self, dataset: str) -> bool:
+        return self.connected.is_set() and dataset in self._empty
+
+    def epoch(self, dataset: str) -> tuple[int, int]:
+        """Changes whenever ``dataset`` is woken (or the channel reconnects)."""
+        return self._generation, self._epochs[dataset]
+
+    def mark_empty(self, dataset: str, since: tuple[int, int]) -> None:
+        """Remember ``dataset`` had nothing, unless it was woken after ``since`` was taken."""
+        if self.connected.is_set() and self.epoch(dataset) == since:
+            self._empty.add(dataset)
+
+    def mark_busy(self, dataset: str) -> None:
+        self._empty.discard(dataset)
+
+    async def wait_work(self, since: dict[str, tuple[int, int]], timeout: float) -> bool:
+        """Sleep until one of the datasets in ``since`` is woken after its epoch there was taken,
+        or ``timeout`` seconds pass."""
+        if any(self.epoch(ds) != ep for ds, ep in since.items()):
+            return True
+        return await self._wait(self._work, list(since), timeout)
+
+    async def wait_job(self, job_id: str, timeout: float) -> bool:
+        """Sleep until job ``job_id`` progresses or ``timeout`` seconds pass."""
+        return await self._wait(self._jobs, [job_id], timeout)
+
+    async def _wait(
+        self, table: dict[str, set[asyncio.Event]], names: list[str], timeout: float
+    ) -> bool:
+        if timeout <= 0:
+            return False
+        ev = asyncio.Event()
+        for n in names:
+            table[n].add(ev)
+        try:
+            async with asyncio.timeout(timeout):
+                await ev.wait()
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            for n in names:
+                waiters = table.get(n)
+                if waiters is not None:
+                    waiters.discard(ev)
+                    if not waiters:
+                        del table[n]
+
+    def _wake_all(self) -> None:
+        self._empty.clear()
+        self._generation += 1
+        for table in (self._work, self._jobs):
+            for waiters in table.values():
+                for ev in waiters:
+                    ev.set()
+
+    def _dispatch(self, channel: str, data: str) -> None:
+        if channel == self._keys.wake_channel:
+            self._empty.discard(data)
+            self._epochs[data] += 1
+            for ev in self._work.get(data, ()):
+                ev.set()
+        elif channel == self._keys.job_channel:
+            for ev in self._jobs.get(data, ()):
+                ev.set()
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while True:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._keys.wake_channel, self._keys.job_channel)
+                self.connected.set()
+                delay = 0.1
+                while True:
+                    msg = await pubsub.get_message(timeout=None)
+                    if msg is not None and msg["type"] == "message":
+                        self._dispatch(str(msg["channel"]), str(msg["data"]))
+            except (rexc.RedisError, OSError) as e:
+                if self.connected.is_set():
+                    log.warning("notification channel lost: %s", e)
+            finally:
+                self.connected.clear()
+                # Something may have been missed: every waiter looks again.
+                self._wake_all()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -1,0 +1,95 @@
+"""Loads the Lua scripts in ``lua/`` and runs them; script errors become seamfill errors.
+
+Dataset scripts get the ``_lib.lua`` prelude prepended and the common KEYS/ARGV head (see the
+prelude's header); ``take_tokens`` and ``worker_seen`` run alone. Scripts are sent by SHA
+(EVALSHA, with a reload on NOSCRIPT), so a call costs one round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis import exceptions as rexc
+from seamfill.coordinator.keys import Keys
+from seamfill.sdk import errors
+
+DATASET_SCRIPTS = (
+    "ensure",
+    "acquire",
+    "heartbeat",
+    "complete",
+    "fail",
+    "release",
+    "reap",
+    "job_control",
+    "requeue_dead",
+    "reconcile",
+)
+PLAIN_SCRIPTS = ("take_tokens", "worker_seen")
+_LUA = Path(__file__).parent / "lua"
+
+
+def _source(name: str) -> str:
+    return (_LUA / f"{name}.lua").read_text("utf-8")
+
+
+def script_text(name: str) -> str:
+    """The full text Redis runs for script ``name``."""
+    if name in DATASET_SCRIPTS:
+        return _source("_lib") + "\n" + _source(name)
+    return _source(name)
+
+
+def translate(e: Exception) -> errors.SeamfillError:
+    """A Redis error as the seamfill error it stands for."""
+    if isinstance(e, rexc.ResponseError) and str(e).startswith("SEAMFILL "):
+        _, name, message = str(e).split(" ", 2)
+        cls = errors.by_name(name) or errors.FailedPrecondition
+        return cls(message)
+    if isinstance(e, rexc.ConnectionError | rexc.TimeoutError | OSError):
+        return errors.CoordinatorUnavailable(f"Redis is unreachable ({e}): retry with backoff")
+    if isinstance(e, rexc.BusyLoadingError):
+        return errors.CoordinatorUnavailable("Redis is loading its data: retry with backoff")
+    return errors.SeamfillError(f"Redis error: {e}")
+
+
+class Scripts:
+    """The coordinator's scripts registered on one Redis client."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+        self._keys = keys
+        self._scripts = {
+            name: client.register_script(script_text(name))
+            for name in DATASET_SCRIPTS + PLAIN_SCRIPTS
+        }
+
+    async def dataset(
+        self,
+        name: str,
+        dataset: str,
+        now_us: int,
+        keys: Sequence[str] = (),
+        args: Sequence[Any] = (),
+    ) -> Any:
+        """Run dataset script ``name`` with the common KEYS/ARGV head plus ``keys``/``args``."""
+        k = self._keys
+        head_keys = [
+            k.ready(dataset),
+            k.leases(dataset),
+            k.delayed(dataset),
+            k.parked(dataset),
+            k.dead(dataset),
+            k.token(dataset),
+            k.stats(dataset),
+        ]
+        head_args = [k.base(dataset), now_us, k.job_channel, k.wake_channel, dataset]
+        return await self.plain(name, [*head_keys, *keys], [*head_args, *args])
+
+    async def plain(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return await self._scripts[name](keys=list(keys), args=list(args))
+        except (rexc.RedisError, OSError) as e:
+            raise translate(e) from e

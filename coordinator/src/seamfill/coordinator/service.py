@@ -1,0 +1,201 @@
+"""gRPC edge of the coordinator: proto -> domain -> store, and domain errors -> status codes.
+
+:data:`STATUS` is the one table mapping seamfill errors to gRPC status codes. The error's class
+name travels in the trailing metadata ``seamfill-error`` so the client raises the same class.
+Every RPC passes through :func:`rpc`, which checks the caller's role, times the call and turns
+errors into statuses. The three servicers live in ``service_coverage``, ``service_leases`` and
+``service_admin``.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from seamfill.coordinator import metrics
+from seamfill.coordinator.config import AuthConfig, CoordinatorConfig
+from seamfill.coordinator.leasing import Leasing
+from seamfill.coordinator.notify import Hub
+from seamfill.coordinator.store import Store
+from seamfill.sdk import errors
+from seamfill.sdk.logs import log_event
+
+log = logging.getLogger("seamfill.coordinator")
+
+STATUS: dict[type[errors.SeamfillError], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.CoordinatorUnavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.StorageError: grpc.StatusCode.UNAVAILABLE,
+    errors.SchemaMismatch: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.SeamlessSLAExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+
+
+def status_for(e: errors.SeamfillError) -> grpc.StatusCode:
+    """The status code of ``e``: its nearest class in :data:`STATUS`."""
+    for cls in type(e).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return grpc.StatusCode.INTERNAL
+
+
+class Role(enum.IntEnum):
+    """Roles in increasing power: each may do what the ones before it may."""
+
+    READER = 1
+    WORKER = 2
+    ADMIN = 3
+
+
+class Auth:
+    """Bearer-token check per role; open when no token is configured."""
+
+    def __init__(self, cfg: AuthConfig) -> None:
+        self.enabled = cfg.enabled
+        self._tokens = (
+            [(t, Role.READER) for t in cfg.reader]
+            + [(t, Role.WORKER) for t in cfg.worker]
+            + [(t, Role.ADMIN) for t in cfg.admin]
+        )
+
+    def role_of(self, metadata: Any) -> Role | None:
+        for key, value in metadata or ():
+            if key == "authorization":
+                text = value.decode() if isinstance(value, bytes) else str(value)
+                scheme, _, token = text.partition(" ")
+                if scheme.lower() != "bearer" or not token:
+                    return None
+                best: Role | None = None
+                for known, role in self._tokens:
+                    # Compare every token in constant time: no early exit on a match.
+                    if hmac.compare_digest(known.encode(), token.strip().encode()):
+                        best = role if best is None else max(best, role)
+                return best
+        return None
+
+    def check(self, context: grpc.aio.ServicerContext[Any, Any], needed: Role, method: str) -> None:
+        if not self.enabled:
+            return
+        role = self.role_of(context.invocation_metadata())
+        if role is None:
+            raise errors.Unauthenticated(
+                f"{method} needs a bearer token: send metadata 'authorization: Bearer <token>' "
+                "with a token from the coordinator's auth config"
+            )
+        if role < needed:
+            raise errors.PermissionDenied(
+                f"{method} needs the {needed.name.lower()} role; this token has {role.name.lower()}"
+            )
+
+
+class Runtime:
+    """What every servicer shares: config, store, lease transitions, notifications, auth."""
+
+    def __init__(self, config: CoordinatorConfig, store: Store, hub: Hub) -> None:
+        self.config = config
+        self.store = store
+        self.leasing = Leasing(store)
+        self.hub = hub
+        self.auth = Auth(config.auth)
+        self.started_us = store.clock()
+
+
+def metadata_value(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str:
+    for k, v in context.invocation_metadata() or ():
+        if k == key:
+            return v.decode() if isinstance(v, bytes) else str(v)
+    return ""
+
+
+async def _abort(
+    context: grpc.aio.ServicerContext[Any, Any], e: errors.SeamfillError, method: str
+) -> None:
+    code = status_for(e)
+    metrics.RPC_ERRORS.labels(method, code.name).inc()
+    if isinstance(e, errors.CoordinatorUnavailable):
+        log_event(
+            log, "seamless.coordinator.unavailable", logging.WARNING, method=method, error=e.message
+        )
+    context.set_trailing_metadata((("seamfill-error", type(e).__name__),))
+    await context.abort(code, e.message)
+
+
+def _internal(e: Exception) -> errors.SeamfillError:
+    log.exception("unexpected error")
+    return errors.SeamfillError(f"internal error: {type(e).__name__}: {e}")
+
+
+S = TypeVar("S")
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Ctx = grpc.aio.ServicerContext[Any, Any]
+Unary = Callable[[S, Req, Ctx], Awaitable[Resp]]
+Streaming = Callable[[S, Req, Ctx], AsyncIterator[Resp]]
+
+
+class Servicer:
+    """Base of the servicers: holds the runtime."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+
+def rpc(role: Role) -> Callable[[Unary[S, Req, Resp]], Unary[S, Req, Resp]]:
+    """Wrap a unary handler: role check, latency metric, errors -> status codes."""
+
+    def deco(fn: Unary[S, Req, Resp]) -> Unary[S, Req, Resp]:
+        method = fn.__name__
+
+        @functools.wraps(fn)
+        async def wrapper(self: S, request: Req, context: Ctx) -> Resp:
+            t0 = time.perf_counter()
+            try:
+                self.rt.auth.check(context, role, method)  # type: ignore[attr-defined]
+                return await fn(self, request, context)
+            except errors.SeamfillError as e:
+                await _abort(context, e, method)
+            except (grpc.aio.AbortError, grpc.aio.UsageError):
+                raise
+            except Exception as e:
+                await _abort(context, _internal(e), method)
+            finally:
+                metrics.RPC_LATENCY.labels(method).observe(time.perf_counter() - t0)
+            raise AssertionError("unreachable: abort raises")
+
+        return wrapper
+
+    return deco
+
+
+def rpc_stream(role: Role) -> Callable[[Streaming[S, Req, Resp]], Streaming[S, Req, Resp]]:
+    """Wrap a server-streaming handler like :func:`rpc`."""
+
+    def deco(fn: Streaming[S, Req, Resp]) -> Streaming[S, Req, Resp]:
+        method = fn.__name__
+
+        @functools.wraps(fn)
+        async def wrapper(self: S, request: Req, context: Ctx) -> AsyncIterator[Resp]:
+            try:
+                self.rt.auth.check(context, role, method)  # type: ignore[attr-defined]
+                async for item in fn(self, request, context):
+                    yield item
+            except errors.SeamfillError as e:
+                await _abort(context, e, method)
+            except (grpc.aio.AbortError, grpc.aio.UsageError):
+                raise
+            except Exception as e:
+                await _abort(context, _internal(e), method)
+
+        return wrapper
+
+    return deco

@@ -1,0 +1,167 @@
+"""The ``Coverage`` service: coverage, ensure a range, watch a job, fingerprints."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from redis import exceptions as rexc
+from seamfill.coordinator.scripts import translate
+from seamfill.coordinator.service import Ctx, Role, Servicer, metadata_value, rpc, rpc_stream
+from seamfill.sdk import _convert as cv
+from seamfill.sdk.errors import InvalidArgument
+from seamfill.sdk.logs import log_event
+from seamfill.sdk.types import Job, Series, TimeRange
+from seamfill.v1 import coverage_pb2, coverage_pb2_grpc
+
+log = logging.getLogger("seamfill.coordinator")
+
+MAX_WAIT_MS = 15 * 60 * 1000
+# WatchJob refreshes at least this often even without a notification (a missed one is harmless).
+_WATCH_REFRESH_S = 5.0
+_FINGERPRINTS_KEPT = 1000
+
+
+def request_series(m: Any, field: str = "series") -> Series:
+    if not m.HasField(field):
+        raise InvalidArgument(f"{field} is missing: give dataset and symbol")
+    return cv.series_from_pb(getattr(m, field))
+
+
+def request_range(m: Any, field: str = "range") -> TimeRange:
+    if not m.HasField(field):
+        raise InvalidArgument(f"{field} is missing: give start_us and end_us")
+    return cv.range_from_pb(getattr(m, field)).validate(field)
+
+
+class CoverageService(Servicer, coverage_pb2_grpc.CoverageServicer):
+    """Coverage, EnsureRange, WatchJob, fingerprints."""
+
+    @rpc(Role.READER)
+    async def GetCoverage(
+        self, request: coverage_pb2.GetCoverageRequest, context: Ctx
+    ) -> coverage_pb2.GetCoverageResponse:
+        series, r = request_series(request), request_range(request)
+        store = self.rt.store
+        ds = store.dataset(series.dataset)
+        return cv.coverage_to_pb(await store.coverage(series, r), ds)
+
+    @rpc(Role.READER)
+    async def EnsureRange(
+        self, request: coverage_pb2.EnsureRangeRequest, context: Ctx
+    ) -> coverage_pb2.EnsureRangeResponse:
+        series, r = request_series(request), request_range(request)
+        if not 0 <= request.wait_ms <= MAX_WAIT_MS:
+            raise InvalidArgument(f"wait_ms = {request.wait_ms} must be within [0, {MAX_WAIT_MS}]")
+        store = self.rt.store
+        ds = store.dataset(series.dataset)
+        job = await store.ensure(
+            series,
+            r,
+            cv.priority_from_pb(request.priority),
+            requested_by=request.requested_by,
+            traceparent=metadata_value(context, "traceparent"),
+        )
+        out = coverage_pb2.EnsureRangeResponse()
+        if job is not None:
+            log_event(
+                log,
+                "seamless.job.created",
+                job=job.job_id,
+                series=str(series),
+                chunks=job.progress.chunks_total,
+                priority=job.priority.name.lower(),
+            )
+            if request.wait_ms > 0 and not job.finished:
+                job = await self._wait_finished(job, request.wait_ms / 1000)
+            out.job_id = job.job_id
+            out.job.CopyFrom(cv.job_to_pb(job))
+        out.coverage.CopyFrom(cv.coverage_to_pb(await store.coverage(series, r), ds))
+        return out
+
+    async def _wait_finished(self, job: Job, timeout_s: float) -> Job:
+        deadline = time.monotonic() + timeout_s
+        while not job.finished:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            await self.rt.hub.wait_job(job.job_id, min(left, _WATCH_REFRESH_S))
+            job = await self.rt.store.job(job.job_id)
+        return job
+
+    @rpc_stream(Role.READER)
+    async def WatchJob(
+        self, request: coverage_pb2.WatchJobRequest, context: Ctx
+    ) -> AsyncIterator[Any]:
+        if not request.job_id:
+            raise InvalidArgument("job_id is empty: give the id EnsureRange returned")
+        interval = max(0.0, request.interval_ms / 1000)
+        store = self.rt.store
+        job = await store.job(request.job_id)
+        last: tuple[Any, ...] | None = None
+        while True:
+            key = (
+                job.state,
+                job.progress.chunks_done,
+                job.progress.chunks_failed,
+                job.progress.chunks_leased,
+                job.progress.rows_done,
+            )
+            if key != last:
+                yield cv.job_to_pb(job)
+                last = key
+            if job.finished:
+                return
+            sent = time.monotonic()
+            await self.rt.hub.wait_job(job.job_id, _WATCH_REFRESH_S)
+            pause = interval - (time.monotonic() - sent)
+            if pause > 0:
+                await asyncio.sleep(pause)
+            job = await store.job(job.job_id)
+
+    @rpc(Role.READER)
+    async def PublishFingerprint(
+        self, request: coverage_pb2.PublishFingerprintRequest, context: Ctx
+    ) -> coverage_pb2.PublishFingerprintResponse:
+        fp = coverage_pb2.Fingerprint()
+        fp.CopyFrom(request.fingerprint)
+        series = request_series(fp)
+        request_range(fp)
+        store = self.rt.store
+        store.dataset(series.dataset)
+        if len(fp.sha256) != 64 or any(c not in "0123456789abcdef" for c in fp.sha256):
+            raise InvalidArgument("fingerprint.sha256 must be 64 lowercase hex digits")
+        fp.published_us = store.clock()
+        key = store.keys.fingerprints(series.dataset, series.symbol)
+        blob = base64.b64encode(fp.SerializeToString()).decode()
+        try:
+            async with store.redis.pipeline(transaction=True) as p:
+                p.lpush(key, blob)
+                p.ltrim(key, 0, _FINGERPRINTS_KEPT - 1)
+                await p.execute()
+        except (rexc.RedisError, OSError) as e:
+            raise translate(e) from e
+        return coverage_pb2.PublishFingerprintResponse(fingerprint=fp)
+
+    @rpc(Role.READER)
+    async def GetFingerprints(
+        self, request: coverage_pb2.GetFingerprintsRequest, context: Ctx
+    ) -> coverage_pb2.GetFingerprintsResponse:
+        series = request_series(request)
+        store = self.rt.store
+        store.dataset(series.dataset)
+        limit = request.limit if request.limit > 0 else 100
+        try:
+            blobs = await store.redis.lrange(
+                store.keys.fingerprints(series.dataset, series.symbol), 0, limit - 1
+            )
+        except (rexc.RedisError, OSError) as e:
+            raise translate(e) from e
+        out = coverage_pb2.GetFingerprintsResponse()
+        for b in blobs:
+            out.fingerprints.add().ParseFromString(base64.b64decode(b))
+        return out

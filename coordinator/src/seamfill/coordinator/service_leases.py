@@ -1,0 +1,202 @@
+"""The ``Leases`` service: acquire, heartbeat, complete, fail, release, take tokens."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from seamfill.coordinator import metrics
+from seamfill.coordinator.leasing import Acquired, Directive, Progress
+from seamfill.coordinator.service import Ctx, Role, Servicer, rpc
+from seamfill.sdk import _convert as cv
+from seamfill.sdk.errors import InvalidArgument
+from seamfill.sdk.logs import log_event
+from seamfill.sdk.types import Dataset
+from seamfill.v1 import leases_pb2, leases_pb2_grpc
+
+log = logging.getLogger("seamfill.coordinator")
+
+MAX_ACQUIRE = 1_000
+MAX_WAIT_MS = 120_000
+MAX_WORKER_ID = 256
+
+
+def _worker_id(value: str, field: str = "worker_id") -> str:
+    if not value or len(value) > MAX_WORKER_ID or "\x00" in value:
+        raise InvalidArgument(
+            f"{field} {value!r} must be 1..{MAX_WORKER_ID} characters "
+            "without NUL: give the worker's stable name"
+        )
+    return value
+
+
+def _lease_id(value: str) -> str:
+    if not value:
+        raise InvalidArgument("lease_id is empty: give the lease_id Acquire returned")
+    return value
+
+
+class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
+    """Acquire (long-poll), Heartbeat, Complete, Fail, Release, TakeTokens."""
+
+    @rpc(Role.WORKER)
+    async def Acquire(
+        self, request: leases_pb2.AcquireRequest, context: Ctx
+    ) -> leases_pb2.AcquireResponse:
+        worker = _worker_id(request.worker_id)
+        if not 0 <= request.max <= MAX_ACQUIRE:
+            raise InvalidArgument(
+                f"max = {request.max} must be within [0, {MAX_ACQUIRE}] (0 means 1)"
+            )
+        if not 0 <= request.wait_ms <= MAX_WAIT_MS:
+            raise InvalidArgument(f"wait_ms = {request.wait_ms} must be within [0, {MAX_WAIT_MS}]")
+        rt = self.rt
+        ttl_ms = rt.config.lease_ttl_ms
+        if await rt.leasing.worker_seen(worker, list(request.sources)):
+            return leases_pb2.AcquireResponse(ttl_ms=ttl_ms, drain=True)
+        datasets = rt.leasing.datasets_for(request.sources)
+        got = await self._acquire_waiting(
+            worker, datasets, request.max or 1, request.wait_ms / 1000
+        )
+        out = leases_pb2.AcquireResponse(ttl_ms=ttl_ms)
+        for lease in got.leases:
+            out.leases.append(cv.lease_to_pb(lease))
+        return out
+
+    async def _acquire_waiting(
+        self, worker: str, datasets: list[Dataset], want: int, wait_s: float
+    ) -> Acquired:
+        """Passes over the datasets this replica does not know to be empty; between passes,
+        sleep until a wake-up (any replica's scripts publish one) or the deadline."""
+        hub = self.rt.hub
+        deadline = time.monotonic() + wait_s
+        got = Acquired([], {}, {}, set())
+        while True:
+            candidates = [ds for ds in datasets if not hub.known_empty(ds.name)]
+            since = {ds.name: hub.epoch(ds.name) for ds in datasets}
+            if candidates:
+                got = await self.rt.leasing.acquire(worker, candidates, want)
+                self._account(got, worker)
+                for name in got.short:
+                    hub.mark_empty(name, since[name])
+                if got.leases:
+                    for ds in {lease.dataset.name for lease in got.leases}:
+                        hub.mark_busy(ds)
+                    return got
+            left = deadline - time.monotonic()
+            if left <= 0 or not datasets:
+                return got
+            await hub.wait_work(since, left)
+
+    def _account(self, got: Acquired, worker: str) -> None:
+        for name, n in got.expired.items():
+            metrics.LEASE_EXPIRIES.labels(name).inc(n)
+            log_event(log, "seamless.lease.expired", logging.WARNING, dataset=name, leases=n)
+        for name, n in got.dead.items():
+            metrics.DEAD_LETTERED.labels(name).inc(n)
+            log_event(log, "seamless.deadletter", logging.WARNING, dataset=name, chunks=n)
+        for lease in got.leases:
+            log_event(
+                log,
+                "seamless.lease.granted",
+                logging.DEBUG,
+                lease=lease.lease_id,
+                token=lease.token,
+                worker=worker,
+            )
+
+    @rpc(Role.WORKER)
+    async def Heartbeat(
+        self, request: leases_pb2.HeartbeatRequest, context: Ctx
+    ) -> leases_pb2.HeartbeatResponse:
+        worker = _worker_id(request.worker_id)
+        rt = self.rt
+        drain = await rt.leasing.worker_seen(worker, [])
+        progress = [
+            Progress(_lease_id(p.lease_id), p.token, p.progress_until_us, p.rows)
+            for p in request.leases
+        ]
+        statuses = await rt.leasing.heartbeat(progress) if progress else []
+        out = leases_pb2.HeartbeatResponse(ttl_ms=rt.config.lease_ttl_ms, drain=drain)
+        for st in statuses:
+            if st.directive is Directive.LOST:
+                log_event(
+                    log,
+                    "seamless.lease.lost",
+                    logging.WARNING,
+                    lease=st.lease_id,
+                    worker=worker,
+                    reason=st.reason,
+                )
+            out.leases.append(
+                leases_pb2.LeaseStatus(
+                    lease_id=st.lease_id,
+                    directive=int(st.directive),  # type: ignore[arg-type]
+                    deadline_us=st.deadline_us,
+                    reason=st.reason,
+                )
+            )
+        return out
+
+    @rpc(Role.WORKER)
+    async def Complete(
+        self, request: leases_pb2.CompleteRequest, context: Ctx
+    ) -> leases_pb2.CompleteResponse:
+        lease_id = _lease_id(request.lease_id)
+        rt = self.rt
+        done = await rt.leasing.complete(lease_id, request.token, request.rows)
+        ds = rt.store.dataset(lease_id.partition("/")[0], "lease_id")
+        metrics.CHUNKS_COMPLETED.labels(ds.name).inc()
+        metrics.ROWS_COMPLETED.labels(ds.name, ds.source).inc(request.rows)
+        if request.worker_id:
+            await rt.leasing.add_worker_rows(request.worker_id, request.rows)
+        for job in done:
+            log_event(log, "seamless.job.done", job=job)
+        return leases_pb2.CompleteResponse(jobs_done=done)
+
+    @rpc(Role.WORKER)
+    async def Fail(self, request: leases_pb2.FailRequest, context: Ctx) -> leases_pb2.FailResponse:
+        lease_id = _lease_id(request.lease_id)
+        result = await self.rt.leasing.fail(
+            lease_id, request.token, request.reason or "failed", request.retryable
+        )
+        dataset = lease_id.partition("/")[0]
+        if result.dead_lettered:
+            metrics.DEAD_LETTERED.labels(dataset).inc()
+            log_event(
+                log,
+                "seamless.deadletter",
+                logging.WARNING,
+                lease=lease_id,
+                attempts=result.attempts,
+                reason=request.reason,
+            )
+        else:
+            metrics.RETRIES.labels(dataset).inc()
+        return leases_pb2.FailResponse(
+            attempts=result.attempts,
+            dead_lettered=result.dead_lettered,
+            retry_at_us=result.retry_at_us,
+        )
+
+    @rpc(Role.WORKER)
+    async def Release(
+        self, request: leases_pb2.ReleaseRequest, context: Ctx
+    ) -> leases_pb2.ReleaseResponse:
+        lease_id = _lease_id(request.lease_id)
+        where = await self.rt.leasing.release(lease_id, request.token)
+        log_event(
+            log, "seamless.lease.released", lease=lease_id, worker=request.worker_id, now=where
+        )
+        return leases_pb2.ReleaseResponse()
+
+    @rpc(Role.WORKER)
+    async def TakeTokens(
+        self, request: leases_pb2.TakeTokensRequest, context: Ctx
+    ) -> leases_pb2.TakeTokensResponse:
+        if not request.source:
+            raise InvalidArgument("source is empty: give the upstream source name")
+        granted, wait_ms = await self.rt.leasing.take_tokens(request.source, request.tokens)
+        if not granted:
+            metrics.RATE_LIMIT_WAITS.labels(request.source).inc()
+        return leases_pb2.TakeTokensResponse(granted=granted, retry_after_ms=wait_ms)
