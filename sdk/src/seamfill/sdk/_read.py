@@ -1,0 +1,230 @@
+"""The state of one read and its last steps (live edge, conformance, fingerprint, metadata).
+
+Kept apart from the provider so each stays small; the provider decides, this records and finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from seamfill.sdk import ranges
+from seamfill.sdk.errors import SeamfillError, SeamlessSLAExceeded
+from seamfill.sdk.fingerprint import Fingerprint, fingerprint
+from seamfill.sdk.inline import InlineBackfill, storage_coverage
+from seamfill.sdk.live import call_fetch, stitch
+from seamfill.sdk.logs import log_event
+from seamfill.sdk.metrics import (
+    CONFORMANCE_VIOLATIONS,
+    COVERAGE_RATIO,
+    ROWS_READ,
+    SLA_DEADLINE_SECONDS,
+)
+from seamfill.sdk.result import SeamlessMeta, SeamlessResult
+from seamfill.sdk.settings import SeamlessSettings, Strategy
+from seamfill.sdk.sla import Budget
+from seamfill.sdk.storage import coerce_bars
+from seamfill.sdk.types import Coverage, Dataset, Series, TimeRange
+
+if TYPE_CHECKING:
+    from seamfill.sdk.provider import AsyncSeamlessProvider
+
+logger = logging.getLogger("seamfill.sdk.provider")
+
+
+@dataclass
+class ReadState:
+    """Everything one read has learnt so far."""
+
+    series: Series
+    rng: TimeRange
+    settings: SeamlessSettings
+    strategy: Strategy
+    budget: Budget
+    dataset: Dataset = field(default=None)  # type: ignore[assignment]
+    want: TimeRange = field(default=None)  # type: ignore[assignment]
+    """``rng`` on the bar grid: the bars with ``rng.start <= ts < rng.end``."""
+    hist: TimeRange = field(default=None)  # type: ignore[assignment]
+    """The settled part of ``want``; the rest is the forming edge."""
+    settled_until_us: int = 0
+    covered: tuple[TimeRange, ...] = ()
+    gaps: tuple[TimeRange, ...] = ()
+    job_id: str = ""
+    frame: pd.DataFrame | None = None
+    source: str = "storage"
+    local: bool = False
+    degraded: bool = False
+    downgraded: bool = False
+    reason: str = ""
+    live_rows: int = 0
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def begin(
+        cls, series: Series, rng: TimeRange, settings: SeamlessSettings, strategy: Strategy
+    ) -> ReadState:
+        return cls(series, rng, settings, strategy, Budget(settings.sla, time.monotonic()))
+
+    def set_dataset(self, dataset: Dataset, settled_until_us: int) -> None:
+        step = dataset.interval_us
+        start = ranges.align_up(self.rng.start_us, step)
+        self.dataset = dataset
+        self.want = TimeRange(start, max(start, ranges.align_up(self.rng.end_us, step)))
+        edge = min(max(settled_until_us, self.want.start_us), self.want.end_us)
+        self.hist = TimeRange(self.want.start_us, edge)
+        self.settled_until_us = settled_until_us
+
+    def set_coverage(self, cov: Coverage) -> None:
+        self.covered = tuple(ranges.intersect(self.hist, ranges.merge(cov.covered)))
+        self.gaps = tuple(ranges.subtract(self.hist, self.covered))
+
+    def refresh_local(self, inline: InlineBackfill | None) -> None:
+        """Coverage from the rows in ``frame`` (plus chunks this process has checked)."""
+        checked = inline.checked(self.series) if inline is not None else []
+        frame = self.frame if self.frame is not None else pd.DataFrame({"ts": []})
+        cov = storage_coverage(
+            frame, self.series, self.hist, self.dataset, checked, self.settled_until_us
+        )
+        self.set_coverage(cov)
+
+    def coverage_now(self) -> Coverage:
+        return Coverage(
+            self.series,
+            self.hist,
+            self.covered,
+            self.gaps,
+            as_of_us=time.time_ns() // 1_000,
+            settled_until_us=self.settled_until_us,
+        )
+
+    def downgrade(self, stage: str, reason: str) -> None:
+        self.downgraded = True
+        self.reason = (
+            f"{self.reason}; {reason}" if self.reason and reason not in self.reason else reason
+        )
+        self.timings_ms.setdefault(f"{stage}_breach", 1.0)
+
+    def note(self, text: str) -> None:
+        self.reason = f"{self.reason}; {text}" if self.reason else text
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            spent = time.monotonic() - started
+            self.timings_ms[stage] = round(self.timings_ms.get(stage, 0.0) + spent * 1000, 3)
+            if stage in ("storage", "backfill", "live"):
+                SLA_DEADLINE_SECONDS.labels(stage).observe(spent)
+
+
+async def read_live(provider: AsyncSeamlessProvider, st: ReadState) -> None:
+    """Append the forming edge from the live fetcher, within the live deadline."""
+    assert st.frame is not None
+    edge = TimeRange(st.hist.end_us, st.want.end_us)
+    if edge.empty or provider.live_fetcher is None:
+        return
+    timeout = st.budget.remaining("live", time.monotonic())
+    with st.timed("live"):
+        try:
+            raw = await asyncio.wait_for(
+                call_fetch(provider.live_fetcher, st.series, edge, st.dataset), timeout
+            )
+        except TimeoutError:
+            stage = st.budget.binding_stage("live", time.monotonic())
+            if provider._must_raise(st):
+                provider._exceeded(stage, st)
+                raise SeamlessSLAExceeded(
+                    stage, f"the live edge of {st.series} passed the {stage} deadline"
+                ) from None
+            st.downgrade(stage, f"{stage} deadline passed before the live edge arrived")
+            log_event(logger, "seamless.sla.downgrade", stage=stage, dataset=st.series.dataset)
+            return
+        except Exception as e:  # a live source failing must not lose the history already read
+            st.downgrade("live", f"live fetcher failed: {type(e).__name__}: {e}")
+            return
+    live = coerce_bars(raw, st.series.symbol) if raw is not None and len(raw) else None
+    if live is None:
+        return
+    live_us = live["ts"].astype("int64")
+    live = live[(live_us >= edge.start_us) & (live_us < edge.end_us)]
+    before = len(st.frame)
+    st.frame = stitch(st.frame, live.reset_index(drop=True), edge.start_us)
+    st.live_rows = len(st.frame) - before
+    if st.live_rows:
+        st.source = "storage+live" if st.source == "storage" else st.source
+
+
+async def finish(provider: AsyncSeamlessProvider, st: ReadState) -> SeamlessResult:
+    """Conformance, fingerprint (and its publication), metrics: the result with its metadata."""
+    settings = st.settings
+    assert st.frame is not None
+    complete = not st.gaps and not st.live_rows and not st.degraded
+    early = None
+    if settings.early_fingerprint and settings.fingerprint:
+        early = fingerprint(
+            st.frame, st.series, st.want, st.hist.end_us, preview=not complete, early=True
+        )
+    frame, report = settings.conformance_pipeline.run(st.frame, st.dataset.interval_us)
+    for rule, n in report.rollups.items():
+        CONFORMANCE_VIOLATIONS.labels(rule).inc(n)
+    fp: Fingerprint | None = None
+    if settings.fingerprint and (complete or settings.preview_fingerprint):
+        fp = early or fingerprint(frame, st.series, st.want, st.hist.end_us, preview=not complete)
+    if (
+        fp is not None
+        and settings.publish_fingerprint
+        and not st.local
+        and not st.degraded
+        and (not fp.preview or settings.preview_fingerprint)
+    ):
+        await _publish(provider, st, fp)
+    now_us = time.time_ns() // 1_000
+    data_end = (
+        int(frame["ts"].iloc[-1].value // 1_000) + st.dataset.interval_us
+        if len(frame)
+        else st.hist.start_us
+    )
+    staleness = 0 if st.live_rows and data_end >= st.want.end_us else max(0, now_us - data_end)
+    hist_len = st.hist.duration_us
+    ratio = 1.0 if not hist_len else ranges.total(st.covered) / hist_len
+    COVERAGE_RATIO.labels(st.series.dataset).set(ratio)
+    ROWS_READ.labels(st.series.dataset).inc(len(frame))
+    meta = SeamlessMeta(
+        series=st.series,
+        range=st.want,
+        interval_us=st.dataset.interval_us,
+        covered=st.covered,
+        gaps=st.gaps,
+        coverage_ratio=ratio,
+        staleness_us=staleness,
+        settled_until_us=st.settled_until_us,
+        strategy=st.strategy.value,
+        source=st.source,
+        downgraded=st.downgraded,
+        reason=st.reason,
+        degraded=st.degraded,
+        job_id=st.job_id,
+        live_rows=st.live_rows,
+        conformance=report,
+        fingerprint=fp,
+        timings_ms=dict(st.timings_ms),
+    )
+    return SeamlessResult(frame, meta)
+
+
+async def _publish(provider: AsyncSeamlessProvider, st: ReadState, fp: Fingerprint) -> None:
+    fleet: Any = await provider._fleet_backend()
+    timeout = st.budget.remaining("total", time.monotonic())
+    try:
+        await asyncio.wait_for(fleet.publish(fp), timeout)
+    except (SeamfillError, TimeoutError) as e:
+        # Audit is best effort: the data is good whether or not the coordinator heard about it.
+        st.note(f"fingerprint not published: {type(e).__name__}: {e}")

@@ -1,0 +1,446 @@
+"""SeamlessProvider: read any range of a series as if it had always been stored.
+
+Read path: cache → storage → backfill → live. The coordinator (when configured) says what storage
+covers; gaps are handled by the strategy (DESIGN §6); every wait is cut off at its SLA deadline
+while it waits; the result carries its metadata (:class:`~seamfill.sdk.result.SeamlessMeta`).
+Without a coordinator, the provider's own fetcher fills gaps inline. ``AsyncSeamlessProvider`` is
+the asyncio form; ``SeamlessProvider`` runs it on a private event-loop thread for plain code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import pandas as pd
+from seamfill.sdk._read import ReadState, finish, read_live
+from seamfill.sdk.cache import ReadCache
+from seamfill.sdk.errors import (
+    CoordinatorUnavailable,
+    InvalidArgument,
+    MissingData,
+    SeamlessSLAExceeded,
+)
+from seamfill.sdk.inline import InlineBackfill
+from seamfill.sdk.logs import log_event
+from seamfill.sdk.metrics import BACKFILL_WAIT_MS, CACHE_HITS, READS, SLA_DOWNGRADES, SLA_EXCEEDED
+from seamfill.sdk.result import SeamlessResult
+from seamfill.sdk.settings import SeamlessSettings, Strategy
+from seamfill.sdk.sla import OnBreach
+from seamfill.sdk.storage import StorageReader
+from seamfill.sdk.timeconv import interval_to_us, to_range
+from seamfill.sdk.types import Coverage, Dataset, Series
+
+logger = logging.getLogger("seamfill.sdk.provider")
+T = TypeVar("T")
+
+
+class AsyncSeamlessProvider:
+    """The asyncio provider. ``settings`` default to :meth:`SeamlessSettings.from_env`.
+
+    ``fetcher``: fills gaps inline when no coordinator is configured; with one, it is used only
+    through leases taken like a worker. ``live_fetcher``: answers for the forming edge.
+    """
+
+    def __init__(
+        self,
+        settings: SeamlessSettings | None = None,
+        *,
+        fetcher: Any = None,
+        live_fetcher: Any = None,
+    ) -> None:
+        self.settings = settings if settings is not None else SeamlessSettings.from_env()
+        self.fetcher = fetcher
+        self.live_fetcher = live_fetcher
+        self.storage = StorageReader(
+            self.settings.storage_url, timeout_s=_seconds(self.settings.sla.storage_deadline_ms)
+        )
+        self.cache = ReadCache(self.settings.cache_bytes)
+        self.inline = InlineBackfill(fetcher, self.settings.storage_url) if fetcher else None
+        self._fleet: Any = None
+        self._datasets: dict[str, Dataset] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- the drop-in surface ---------------------------------------------------------------
+
+    async def fetch(
+        self, start: Any, end: Any, *, node_id: str, interval: Any = None
+    ) -> pd.DataFrame:
+        """Bars of ``node_id`` (``dataset/symbol`` or a symbol of the default dataset) with
+        ``start <= ts < end``; metadata in ``frame.attrs["seamless"]``."""
+        return (await self.read(start, end, node_id=node_id, interval=interval)).to_frame()
+
+    async def coverage(
+        self, start: Any = None, end: Any = None, *, node_id: str, interval: Any = None
+    ) -> Coverage:
+        """What storage covers of the range (default: the epoch until now)."""
+        series = self.series(node_id)
+        rng = to_range(
+            start if start is not None else 0,
+            end if end is not None else time.time_ns() // 1_000,
+            unit=None if start is not None else "us",
+        )
+        st = ReadState.begin(series, rng, self.settings, strategy=Strategy.FAIL_FAST)
+        await self._plan(st, interval)
+        return st.coverage_now()
+
+    async def ensure_range(
+        self, start: Any, end: Any, *, node_id: str, interval: Any = None, wait: bool = False
+    ) -> Coverage:
+        """Ask for the range to be filled; with ``wait``, wait within the backfill deadline."""
+        series = self.series(node_id)
+        st = ReadState.begin(series, to_range(start, end), self.settings, self.settings.strategy)
+        await self._plan(st, interval)
+        if st.gaps and not st.degraded:
+            await self._backfill(st, wait=wait)
+        return st.coverage_now()
+
+    async def fill_missing(
+        self, start: Any, end: Any, *, node_id: str, interval: Any = None
+    ) -> Coverage:
+        """Fill the range's gaps and wait for them (within the backfill deadline)."""
+        return await self.ensure_range(start, end, node_id=node_id, interval=interval, wait=True)
+
+    # -- the read ----------------------------------------------------------------------------
+
+    async def read(
+        self, start: Any, end: Any, *, node_id: str, interval: Any = None
+    ) -> SeamlessResult:
+        """One read with its metadata: the core of :meth:`fetch`."""
+        series = self.series(node_id)
+        st = ReadState.begin(series, to_range(start, end), self.settings, self.settings.strategy)
+        try:
+            total = st.budget.remaining("total", time.monotonic())
+            result = await asyncio.wait_for(self._read(st, interval), total)
+        except TimeoutError:
+            self._exceeded("total", st)
+            raise SeamlessSLAExceeded(
+                "total",
+                f"read of {series} passed its total deadline "
+                f"({self.settings.sla.total_deadline_ms} ms)",
+            ) from None
+        except Exception:
+            READS.labels(st.strategy.value, "error").inc()
+            raise
+        READS.labels(st.strategy.value, "partial" if result.meta.partial else "complete").inc()
+        return result
+
+    async def _read(self, st: ReadState, interval: Any) -> SeamlessResult:
+        await self._plan(st, interval)
+        cached = self.cache.get(st.series, st.want) if st.hist == st.want else None
+        if cached is not None and not st.degraded:
+            CACHE_HITS.inc()
+            st.frame, st.source = cached, "cache"
+            return await finish(self, st)
+        if st.gaps:
+            await self._handle_gaps(st)
+        if st.frame is None:
+            st.frame = await self._storage(st)
+        if st.local:
+            st.refresh_local(self.inline)
+        await read_live(self, st)
+        result = await finish(self, st)
+        if result.meta.complete and not st.degraded and st.source == "storage":
+            self.cache.put(
+                st.series,
+                st.want,
+                result.frame,
+                complete=True,
+                settled_until_us=st.settled_until_us,
+            )
+        return result
+
+    async def _handle_gaps(self, st: ReadState) -> None:
+        if st.strategy is Strategy.FAIL_FAST:
+            if st.degraded:
+                raise CoordinatorUnavailable(
+                    f"coverage of {st.series} cannot be checked: {st.reason}"
+                )
+            listing = ", ".join(f"[{g.start_us}, {g.end_us})" for g in st.gaps)
+            raise MissingData(
+                f"{st.series} has {len(st.gaps)} gap(s) in the range: {listing}; "
+                "use AUTO_BACKFILL or SEAMLESS to fill them",
+                st.gaps,
+            )
+        if st.degraded:
+            return
+        if st.strategy is Strategy.PARTIAL_FILL:
+            await self._backfill(st, wait=False)
+            return
+        if await self._backfill(st, wait=True):
+            st.frame = None  # stale: re-read after the fill
+            await self._plan(st, None, again=True)
+            return
+        stage = st.budget.binding_stage("backfill", time.monotonic())
+        if self._must_raise(st):
+            self._exceeded(stage, st)
+            raise SeamlessSLAExceeded(
+                stage,
+                f"gaps of {st.series} were not filled within the "
+                f"{stage} deadline; {len(st.gaps)} gap(s) remain",
+            )
+        st.downgrade(stage, f"{stage} deadline passed with {len(st.gaps)} gap(s) unfilled")
+        SLA_DOWNGRADES.labels(stage).inc()
+        log_event(
+            logger,
+            "seamless.sla.downgrade",
+            stage=stage,
+            dataset=st.series.dataset,
+            gaps=len(st.gaps),
+            job=st.job_id,
+        )
+        st.frame = None
+        await self._plan(st, None, again=True)
+
+    def _must_raise(self, st: ReadState) -> bool:
+        on = self.settings.sla.on_breach
+        return on is OnBreach.RAISE or (
+            on is OnBreach.STRATEGY and st.strategy is Strategy.AUTO_BACKFILL
+        )
+
+    def _exceeded(self, stage: str, st: ReadState) -> None:
+        SLA_EXCEEDED.labels(stage).inc()
+        log_event(
+            logger, "seamless.sla.exceeded", logging.WARNING, stage=stage, dataset=st.series.dataset
+        )
+
+    # -- stages ------------------------------------------------------------------------------
+
+    async def _plan(self, st: ReadState, interval: Any, *, again: bool = False) -> None:
+        """Dataset, settled edge and coverage of the read (from the coordinator, or storage)."""
+        with st.timed("coverage"):
+            if self.settings.coordinator is None:
+                dataset = self._local_dataset(st.series, interval)
+                st.set_dataset(dataset, dataset.settled_until(time.time_ns() // 1_000))
+                st.frame = await self._storage(st)
+                st.local = True
+                st.refresh_local(self.inline)
+                return
+            try:
+                fleet = await self._fleet_backend()
+                timeout = st.budget.remaining("storage", time.monotonic())
+                cov, dataset = await fleet.coverage(st.series, st.rng, interval, timeout)
+            except (CoordinatorUnavailable, TimeoutError) as e:
+                await self._degrade(st, interval, e)
+                return
+            self._datasets[dataset.name] = dataset
+            st.set_dataset(dataset, cov.settled_until_us)
+            st.set_coverage(cov)
+
+    async def _degrade(self, st: ReadState, interval: Any, error: BaseException) -> None:
+        reason = f"coordinator unavailable ({type(error).__name__}: {error})"
+        log_event(
+            logger,
+            "seamless.coordinator.unavailable",
+            logging.WARNING,
+            dataset=st.series.dataset,
+            error=str(error),
+        )
+        dataset = self._datasets.get(st.series.dataset)
+        if dataset is None:
+            try:
+                dataset = self._local_dataset(st.series, interval)
+            except InvalidArgument:
+                raise CoordinatorUnavailable(
+                    f"{reason}; dataset {st.series.dataset!r} is not "
+                    "known locally: set table and interval"
+                ) from error
+        st.degraded, st.reason = True, reason
+        st.set_dataset(dataset, dataset.settled_until(time.time_ns() // 1_000))
+        if st.strategy is Strategy.FAIL_FAST:
+            raise CoordinatorUnavailable(reason) from error
+        st.frame = await self._storage(st)
+        st.local = True
+        st.refresh_local(None)
+        st.downgrade("coverage", reason)
+
+    async def _storage(self, st: ReadState) -> pd.DataFrame:
+        timeout = st.budget.remaining("storage", time.monotonic())
+        with st.timed("storage"):
+            try:
+                return await asyncio.wait_for(
+                    asyncio.to_thread(
+                        self.storage.read_bars, st.dataset.table, st.series.symbol, st.hist
+                    ),
+                    timeout,
+                )
+            except TimeoutError:
+                stage = st.budget.binding_stage("storage", time.monotonic())
+                self._exceeded(stage, st)
+                raise SeamlessSLAExceeded(
+                    stage, f"reading {st.series} from QuestDB passed the {stage} deadline"
+                ) from None
+
+    async def _backfill(self, st: ReadState, *, wait: bool) -> bool:
+        """Ask for the gaps to be filled; with ``wait``, whether they were within the deadline."""
+        timeout = st.budget.remaining("backfill", time.monotonic()) if wait else 0.0
+        started = time.monotonic()
+        with st.timed("backfill"):
+            if st.local:
+                if self.inline is None:
+                    st.note(f"no coordinator and no fetcher: {len(st.gaps)} gap(s) stay unfilled")
+                    return False
+                tasks = self.inline.start(st.series, list(st.gaps), st.dataset)
+                if not wait:
+                    return False
+                return await self.inline.wait(tasks, timeout, st.dataset)
+            fleet = await self._fleet_backend()
+            st.job_id = await fleet.ensure(st.series, st.hist, timeout)
+            if not wait or not st.job_id:
+                return not st.job_id
+            try:
+                return bool(await fleet.wait(st.job_id, st, timeout, self.fetcher))
+            finally:
+                BACKFILL_WAIT_MS.labels(st.dataset.name).observe(
+                    (time.monotonic() - started) * 1000
+                )
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def series(self, node_id: str) -> Series:
+        """``dataset/symbol``, or a bare symbol of the settings' dataset (or table)."""
+        if not isinstance(node_id, str) or not node_id:
+            raise InvalidArgument(
+                "node_id must be 'dataset/symbol' or a symbol of the default "
+                "dataset (settings.dataset)"
+            )
+        if "/" in node_id:
+            head, _, tail = node_id.partition("/")
+            if head in self._datasets or head == self.settings.dataset or "." in head:
+                return Series(head, tail)
+        default = self.settings.dataset or self.settings.table
+        if not default:
+            raise InvalidArgument(
+                f"node_id {node_id!r} names no dataset: write it as "
+                "dataset/symbol or set settings.dataset"
+            )
+        return Series(default, node_id)
+
+    def _local_dataset(self, series: Series, interval: Any) -> Dataset:
+        s = self.settings
+        if series.dataset not in (s.dataset, s.table) and s.dataset is not None:
+            raise InvalidArgument(
+                f"dataset {series.dataset!r} is not configured: without a "
+                f"coordinator only {s.dataset!r} can be read"
+            )
+        iv = interval_to_us(interval if interval is not None else s.interval)
+        key = f"{series.dataset}@{iv}"
+        if key not in self._datasets:
+            self._datasets[key] = Dataset(
+                name=series.dataset,
+                table=s.table or series.dataset.replace(".", "_"),
+                source="inline",
+                interval_us=iv,
+                settle_us=s.settle_ms * 1000,
+            )
+        return self._datasets[key]
+
+    async def _fleet_backend(self) -> Any:
+        if self._fleet is None:
+            from seamfill.sdk._fleet import FleetBackend
+
+            self._fleet = FleetBackend(self.settings)
+        return self._fleet
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` in the background, kept until done (publishing, partial fills)."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def aclose(self) -> None:
+        """Stop background work and close connections."""
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        if self.inline is not None:
+            await self.inline.aclose()
+        if self._fleet is not None:
+            await self._fleet.aclose()
+            self._fleet = None
+
+    async def __aenter__(self) -> AsyncSeamlessProvider:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class SeamlessProvider:
+    """The provider for plain (non-async) code: the asyncio provider on a private loop thread.
+
+    Use as a context manager, or call :meth:`close`. ``aio`` is the asyncio provider itself.
+    """
+
+    def __init__(
+        self,
+        settings: SeamlessSettings | None = None,
+        *,
+        fetcher: Any = None,
+        live_fetcher: Any = None,
+    ) -> None:
+        self.aio = AsyncSeamlessProvider(settings, fetcher=fetcher, live_fetcher=live_fetcher)
+        self.settings = self.aio.settings
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="seamfill-provider", daemon=True
+        )
+        self._thread.start()
+        self._closed = False
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._closed:
+            coro.close()
+            raise InvalidArgument("the provider is closed: create a new one")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def read(self, start: Any, end: Any, *, node_id: str, interval: Any = None) -> SeamlessResult:
+        """See :meth:`AsyncSeamlessProvider.read`."""
+        return self._call(self.aio.read(start, end, node_id=node_id, interval=interval))
+
+    def fetch(self, start: Any, end: Any, *, node_id: str, interval: Any = None) -> pd.DataFrame:
+        """See :meth:`AsyncSeamlessProvider.fetch`."""
+        return self._call(self.aio.fetch(start, end, node_id=node_id, interval=interval))
+
+    def coverage(
+        self, start: Any = None, end: Any = None, *, node_id: str, interval: Any = None
+    ) -> Coverage:
+        """See :meth:`AsyncSeamlessProvider.coverage`."""
+        return self._call(self.aio.coverage(start, end, node_id=node_id, interval=interval))
+
+    def ensure_range(
+        self, start: Any, end: Any, *, node_id: str, interval: Any = None, wait: bool = False
+    ) -> Coverage:
+        """See :meth:`AsyncSeamlessProvider.ensure_range`."""
+        return self._call(
+            self.aio.ensure_range(start, end, node_id=node_id, interval=interval, wait=wait)
+        )
+
+    def fill_missing(self, start: Any, end: Any, *, node_id: str, interval: Any = None) -> Coverage:
+        """See :meth:`AsyncSeamlessProvider.fill_missing`."""
+        return self._call(self.aio.fill_missing(start, end, node_id=node_id, interval=interval))
+
+    def close(self) -> None:
+        """Close the asyncio provider and stop the loop thread."""
+        if self._closed:
+            return
+        self._call(self.aio.aclose())
+        self._closed = True
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def __enter__(self) -> SeamlessProvider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _seconds(ms: int | None) -> float:
+    return 30.0 if ms is None else max(1.0, ms / 1000.0)

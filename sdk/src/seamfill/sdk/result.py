@@ -1,0 +1,86 @@
+"""What a read returns: the frame and the metadata that explains it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from seamfill.sdk.conformance import ConformanceReport
+from seamfill.sdk.fingerprint import Fingerprint, as_dict
+from seamfill.sdk.types import Series, TimeRange
+
+
+@dataclass(frozen=True, slots=True)
+class SeamlessMeta:
+    """How a read was served. Times are microseconds; ranges half-open."""
+
+    series: Series
+    range: TimeRange
+    """The grid-aligned range the read covers (bars with ``start <= ts < end``)."""
+    interval_us: int
+    covered: tuple[TimeRange, ...]
+    """Parts of ``range`` served from settled storage."""
+    gaps: tuple[TimeRange, ...]
+    """Parts of the settled history with no rows served (not filled within the deadline)."""
+    coverage_ratio: float
+    staleness_us: int
+    """How far the newest row's bar end lies behind now (0 when the edge came from live)."""
+    settled_until_us: int
+    strategy: str
+    source: str = "storage"
+    """``cache``, ``storage`` or ``storage+live``."""
+    downgraded: bool = False
+    reason: str = ""
+    """Why the result was downgraded (which deadline, or the coordinator being away)."""
+    degraded: bool = False
+    """The coordinator could not be asked: coverage is what storage shows."""
+    job_id: str = ""
+    live_rows: int = 0
+    conformance: ConformanceReport | None = None
+    fingerprint: Fingerprint | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return not self.gaps
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.gaps)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-ready)."""
+        return {
+            "series": str(self.series),
+            "range": [self.range.start_us, self.range.end_us],
+            "interval_us": self.interval_us,
+            "covered": [[r.start_us, r.end_us] for r in self.covered],
+            "gaps": [[r.start_us, r.end_us] for r in self.gaps],
+            "coverage_ratio": self.coverage_ratio,
+            "staleness_us": self.staleness_us,
+            "settled_until_us": self.settled_until_us,
+            "strategy": self.strategy,
+            "source": self.source,
+            "downgraded": self.downgraded,
+            "reason": self.reason,
+            "degraded": self.degraded,
+            "job_id": self.job_id,
+            "live_rows": self.live_rows,
+            "conformance": self.conformance.to_dict() if self.conformance else None,
+            "fingerprint": as_dict(self.fingerprint),
+            "timings_ms": dict(self.timings_ms),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SeamlessResult:
+    """A read's rows (``frame``) and how they were served (``meta``)."""
+
+    frame: pd.DataFrame
+    meta: SeamlessMeta
+
+    def to_frame(self) -> pd.DataFrame:
+        """The frame with the metadata in ``frame.attrs["seamless"]``."""
+        self.frame.attrs["seamless"] = self.meta
+        return self.frame

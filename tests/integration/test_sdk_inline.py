@@ -1,0 +1,189 @@
+"""The provider with no coordinator: storage-derived coverage, inline backfill over ILP, the four
+strategies, SLA cut-offs, fingerprints and the live edge — against the real QuestDB."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pandas as pd
+import pytest
+from seamfill.sdk.errors import MissingData, SeamlessSLAExceeded
+from seamfill.sdk.fetchers import SyntheticFetcher
+from seamfill.sdk.provider import AsyncSeamlessProvider, SeamlessProvider
+from seamfill.sdk.settings import SeamlessSettings
+from seamfill.sdk.types import Dataset, Series, TimeRange
+
+from tests.sdk_support import (
+    MIN,
+    T0,
+    bars_frame,
+    count,
+    create_bars_table,
+    drop_table,
+    grid,
+    insert_bars,
+)
+
+pytestmark = pytest.mark.integration
+
+
+class CountingFetcher:
+    """Synthetic bars; counts calls per chunk and can be slowed down."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.inner = SyntheticFetcher(seed=7)
+        self.delay = delay
+        self.calls: list[TimeRange] = []
+
+    async def fetch(self, series: Series, range: TimeRange, dataset: Dataset) -> pd.DataFrame:
+        self.calls.append(range)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return await self.inner.fetch(series, range, dataset)
+
+
+class EdgeFeed:
+    def __init__(self) -> None:
+        self.asked: list[TimeRange] = []
+
+    async def fetch(self, series: Series, range: TimeRange, dataset: Dataset) -> pd.DataFrame:
+        self.asked.append(range)
+        start = range.start_us - MIN  # one bar of overlap that stitching must drop
+        return bars_frame(range_bars(start, range.end_us), price=50.0)
+
+
+def range_bars(start: int, end: int) -> range:
+    return range(start, end, MIN)
+
+
+@pytest.fixture
+async def table(questdb_url: str, unique: str) -> AsyncIterator[str]:
+    name = f"sdk_{unique}"
+    create_bars_table(questdb_url, name)
+    yield name
+    drop_table(questdb_url, name)
+
+
+def settings(url: str, table: str, **kw: Any) -> SeamlessSettings:
+    return SeamlessSettings(questdb_url=url, table=table, dataset=table, interval="1m", **kw)
+
+
+async def test_covered_range_reads_every_bar_including_the_last(
+    questdb_url: str, table: str
+) -> None:
+    insert_bars(questdb_url, table, "BTC", grid(T0, 100))
+    insert_bars(questdb_url, table, "BTC", grid(T0 + 100 * MIN, 50))  # adjacent range
+    async with AsyncSeamlessProvider(settings(questdb_url, table, strategy="fail_fast")) as p:
+        r = await p.read(T0, T0 + 100 * MIN, node_id="BTC", interval="1m")
+        assert len(r.frame) == 100 and r.meta.complete
+        assert r.frame["ts"].iloc[0].value // 1000 == T0
+        assert r.frame["ts"].iloc[-1].value // 1000 == T0 + 99 * MIN
+        both = await p.read(T0, T0 + 150 * MIN, node_id="BTC", interval="1m")
+        assert len(both.frame) == 150 and both.frame["ts"].is_unique
+        assert both.meta.covered == (TimeRange(T0, T0 + 150 * MIN),)
+
+
+async def test_fail_fast_lists_gaps_and_writes_nothing(questdb_url: str, table: str) -> None:
+    insert_bars(questdb_url, table, "BTC", grid(T0, 10) + grid(T0 + 20 * MIN, 10))
+    fetcher = CountingFetcher()
+    s = settings(questdb_url, table, strategy="fail_fast")
+    async with AsyncSeamlessProvider(s, fetcher=fetcher) as p:
+        with pytest.raises(MissingData) as info:
+            await p.read(T0, T0 + 30 * MIN, node_id="BTC", interval="1m")
+    assert info.value.gaps == [TimeRange(T0 + 10 * MIN, T0 + 20 * MIN)]
+    assert fetcher.calls == [] and count(questdb_url, table, "BTC") == 20
+
+
+async def test_auto_backfill_fills_an_empty_series_inline_once(
+    questdb_url: str, table: str
+) -> None:
+    fetcher = CountingFetcher()
+    s = settings(questdb_url, table, strategy="auto_backfill")
+    async with AsyncSeamlessProvider(s, fetcher=fetcher) as p:
+        a, b = await asyncio.gather(
+            p.read(T0, T0 + 1500 * MIN, node_id="ETH", interval="1m"),
+            p.read(T0, T0 + 1500 * MIN, node_id="ETH", interval="1m"),
+        )
+    assert len(a.frame) == len(b.frame) == 1500 and a.meta.complete and not a.meta.downgraded
+    assert len(fetcher.calls) == 2  # two chunks of 1000 bars, each fetched once
+    assert a.meta.fingerprint is not None and a.meta.fingerprint == b.meta.fingerprint
+    assert count(questdb_url, table, "ETH") == 1500
+
+
+async def test_partial_fill_returns_now_and_completes_later(questdb_url: str, table: str) -> None:
+    insert_bars(questdb_url, table, "SOL", grid(T0, 10))
+    fetcher = CountingFetcher(delay=0.2)
+    s = settings(questdb_url, table, strategy="partial_fill")
+    async with AsyncSeamlessProvider(s, fetcher=fetcher) as p:
+        first = await p.read(T0, T0 + 40 * MIN, node_id="SOL", interval="1m")
+        assert len(first.frame) == 10 and first.meta.gaps == (
+            TimeRange(T0 + 10 * MIN, T0 + 40 * MIN),
+        )
+        assert first.meta.coverage_ratio == pytest.approx(0.25)
+        for _ in range(200):
+            later = await p.read(T0, T0 + 40 * MIN, node_id="SOL", interval="1m")
+            if later.meta.complete:
+                break
+            await asyncio.sleep(0.05)
+        assert later.meta.complete and len(later.frame) == 40
+
+
+async def test_seamless_downgrades_at_the_backfill_deadline(questdb_url: str, table: str) -> None:
+    insert_bars(questdb_url, table, "ADA", grid(T0, 10))
+    s = settings(
+        questdb_url,
+        table,
+        strategy="seamless",
+        sla={"backfill_deadline_ms": 300, "total_deadline_ms": 20_000},
+    )
+    async with AsyncSeamlessProvider(s, fetcher=CountingFetcher(delay=5.0)) as p:
+        started = time.monotonic()
+        r = await p.read(T0, T0 + 30 * MIN, node_id="ADA", interval="1m")
+        elapsed = time.monotonic() - started
+    assert r.meta.downgraded and "backfill deadline" in r.meta.reason
+    assert r.meta.gaps == (TimeRange(T0 + 10 * MIN, T0 + 30 * MIN),) and len(r.frame) == 10
+    assert elapsed < 0.3 + 1.0
+
+
+async def test_auto_backfill_raises_at_the_deadline(questdb_url: str, table: str) -> None:
+    s = settings(questdb_url, table, strategy="auto_backfill", sla={"backfill_deadline_ms": 200})
+    async with AsyncSeamlessProvider(s, fetcher=CountingFetcher(delay=5.0)) as p:
+        with pytest.raises(SeamlessSLAExceeded) as info:
+            await p.read(T0, T0 + 30 * MIN, node_id="XRP", interval="1m")
+    assert info.value.stage == "backfill"
+
+
+async def test_fingerprint_is_stable_and_sees_one_price(questdb_url: str, table: str) -> None:
+    insert_bars(questdb_url, table, "DOT", grid(T0, 20))
+    s = settings(questdb_url, table, strategy="fail_fast", cache_bytes=0)
+    async with AsyncSeamlessProvider(s) as p:
+        a = await p.read(T0, T0 + 20 * MIN, node_id="DOT", interval="1m")
+        b = await p.read(T0, T0 + 20 * MIN, node_id="DOT", interval="1m")
+        assert a.meta.fingerprint is not None and b.meta.fingerprint is not None
+        assert a.meta.fingerprint.sha256 == b.meta.fingerprint.sha256
+        insert_bars(questdb_url, table, "DOT", [T0 + 5 * MIN], price=10.25, wait=False)
+        for _ in range(100):
+            c = await p.read(T0, T0 + 20 * MIN, node_id="DOT", interval="1m")
+            if c.frame["open"].iloc[5] == 10.25:
+                break
+            await asyncio.sleep(0.05)
+        assert c.meta.fingerprint is not None and len(c.frame) == 20
+        assert c.meta.fingerprint.sha256 != a.meta.fingerprint.sha256
+
+
+def test_sync_form_serves_the_live_edge_after_history(questdb_url: str, table: str) -> None:
+    now = time.time_ns() // 1000
+    start = now - now % MIN - 30 * MIN
+    feed = EdgeFeed()
+    s = settings(questdb_url, table, strategy="seamless", settle_ms=120_000)
+    with SeamlessProvider(s, fetcher=CountingFetcher(), live_fetcher=feed) as p:
+        df = p.fetch(start, now, node_id="LIVE", interval=60)
+    meta = df.attrs["seamless"]
+    assert feed.asked and feed.asked[0].start_us == meta.settled_until_us
+    assert df["ts"].is_unique and df["ts"].is_monotonic_increasing
+    assert meta.live_rows > 0 and meta.source == "storage+live" and meta.complete
+    assert (df["close"].iloc[-meta.live_rows :] == 50.5).all()
+    assert len(df) == (meta.range.end_us - meta.range.start_us) // MIN
