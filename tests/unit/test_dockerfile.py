@@ -56,7 +56,7 @@ def test_dependencies_come_from_the_lock_with_uv() -> None:
     args = dict(a.split("=", 1) for k, a in instructions() if k == "ARG" and "=" in a)
     assert re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", args["UV_VERSION"]), "pin uv"
     assert 'pip install "uv==${UV_VERSION}"' in runs
-    syncs = re.findall(r"uv sync ([^&]*)", runs)
+    syncs = [m for k, a in instructions() if k == "RUN" for m in re.findall(r"uv sync ([^&]*)", a)]
     assert len(syncs) == 2, syncs
     for flags in syncs:
         assert "--frozen" in flags and "--no-dev" in flags and "--all-packages" in flags
