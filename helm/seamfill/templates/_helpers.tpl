@@ -178,14 +178,14 @@ Fail early, with the key to set, when the values cannot make a working release.
 {{- end }}
 
 {{- define "seamfill.questdbDsnEnv" -}}
-{{- if and .Values.questdb.existingSecret (not .Values.trial.enabled) }}
+{{- if and .Values.questdb.existingSecret (not .Values.trial.enabled) -}}
 - name: SEAMFILL_QUESTDB_DSN
   valueFrom:
     secretKeyRef:
       name: {{ .Values.questdb.existingSecret }}
       key: {{ .Values.questdb.dsnKey }}
       optional: true
-{{- else if (include "seamfill.questdbDsn" .) }}
+{{- else if (include "seamfill.questdbDsn" .) -}}
 - name: SEAMFILL_QUESTDB_DSN
   value: {{ include "seamfill.questdbDsn" . | quote }}
 {{- end }}
