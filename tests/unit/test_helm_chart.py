@@ -68,9 +68,20 @@ def _check_crd_shape(m: Manifest) -> None:
         assert spec["triggers"] and all(t["type"] and t["metadata"] for t in spec["triggers"])
 
 
-@pytest.mark.parametrize("values", CASES, ids=CASE_IDS)
-def test_every_rendered_manifest_validates(values: tuple[str, ...]) -> None:
-    manifests = render(values)
+# Besides the ci/ files: combinations whose objects only appear together.
+EXTRA_CASES = [
+    (("trial-values.yaml",), ("networkPolicy.enabled=true",)),
+    (("autoscaling-keda-values.yaml",), ("worker.sources={synthetic}", "presets.enabled=false")),
+]
+
+
+@pytest.mark.parametrize(
+    ("values", "sets"),
+    [*((v, ()) for v in CASES), *EXTRA_CASES],
+    ids=[*CASE_IDS, "trial-networkpolicy", "keda-sources-nopresets"],
+)
+def test_every_rendered_manifest_validates(values: tuple[str, ...], sets: tuple[str, ...]) -> None:
+    manifests = render(values, sets)
     assert manifests
     for m in manifests:
         where = f"{m['kind']}/{m['metadata']['name']}"
@@ -397,3 +408,12 @@ def test_worker_sources_reach_the_worker() -> None:
     sets = ("worker.sources={synthetic,ccxt:binance}",)
     worker = container(one(render(sets=sets), "Deployment", WORKER), "worker")
     assert env_of(worker)["SEAMFILL_WORKER_SOURCES"]["value"] == "synthetic,ccxt:binance"
+
+
+def test_trial_network_policy_admits_only_this_release() -> None:
+    manifests = render(("trial-values.yaml",), ("networkPolicy.enabled=true",))
+    policy = one(manifests, "NetworkPolicy", "sf-seamfill-trial")
+    selector = policy["spec"]["podSelector"]
+    assert selector["matchExpressions"][0]["values"] == ["redis", "questdb"]
+    peer = policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
+    assert peer == {"app.kubernetes.io/name": "seamfill", "app.kubernetes.io/instance": "sf"}
