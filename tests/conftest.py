@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+pytest_plugins = ["tests.coordinator_fixtures"]
+
 REDIS_URL = os.environ.get("SEAMFILL_REDIS_URL", "redis://127.0.0.1:6379/0")
 QUESTDB_URL = os.environ.get("SEAMFILL_QUESTDB_URL", "http://127.0.0.1:9000")
 QUESTDB_DSN = os.environ.get("SEAMFILL_QUESTDB_DSN", "postgresql://admin:quest@127.0.0.1:8812/qdb")
