@@ -131,9 +131,10 @@ def test_defaults_coordinator_deployment() -> None:
     assert c["args"][c["args"].index("--config") + 1] == "/etc/seamfill/coordinator.yaml"
     assert c["args"][c["args"].index("--port") + 1] == "50051"
     assert c["args"][c["args"].index("--metrics-port") + 1] == "9464"
-    # The gRPC health service answers the kubelet's native gRPC probes.
-    assert c["livenessProbe"]["grpc"] == {"port": 50051}
+    # Readiness asks the gRPC health service (NOT_SERVING while Redis is away); liveness only
+    # checks the port, so a Redis outage does not restart every replica.
     assert c["readinessProbe"]["grpc"] == {"port": 50051}
+    assert c["livenessProbe"]["tcpSocket"] == {"port": "grpc"}
     assert "resources" not in c
     _assert_hardened(dep)
     # Credentials reach the config through env from Secrets, never through the ConfigMap.
@@ -342,7 +343,8 @@ def test_existing_secrets_and_tls() -> None:
     }
     c = container(coord, "coordinator")
     # The kubelet's gRPC probe cannot speak TLS: the chart falls back to a TCP check.
-    assert c["livenessProbe"]["tcpSocket"] == {"port": "grpc"} and "grpc" not in c["livenessProbe"]
+    assert c["readinessProbe"]["tcpSocket"] == {"port": "grpc"}
+    assert "grpc" not in c["readinessProbe"]
     config = yaml.safe_load(one(manifests, "ConfigMap", COORDINATOR)["data"]["coordinator.yaml"])
     assert config["tls"] == {
         "cert": "/etc/seamfill-tls/tls.crt",
