@@ -86,6 +86,22 @@ def _ts_us(frame: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.int64]]:
     return np.asarray(ts, dtype=np.int64)
 
 
+def sorted_unique(ts: np.ndarray[Any, np.dtype[np.int64]]) -> np.ndarray[Any, Any]:
+    """Sorted distinct values; linear when ``ts`` is already sorted (the usual case)."""
+    if len(ts) < 2:
+        return ts
+    step = np.diff(ts)
+    if (step < 0).any():
+        ts = np.sort(ts)
+        step = np.diff(ts)
+    return ts[np.concatenate(([True], step != 0))]
+
+
+def strictly_increasing(frame: pd.DataFrame) -> bool:
+    ts = _ts_us(frame)
+    return bool(len(ts) < 2 or (np.diff(ts) > 0).all())
+
+
 def check_schema(frame: pd.DataFrame, interval_us: int) -> tuple[int, str]:
     problems = []
     for col in BAR_COLUMNS:
@@ -104,6 +120,8 @@ def check_order(frame: pd.DataFrame, interval_us: int) -> tuple[int, str]:
 
 
 def check_duplicates(frame: pd.DataFrame, interval_us: int) -> tuple[int, str]:
+    if strictly_increasing(frame):
+        return 0, ""  # no two rows share a time, so none share (time, symbol)
     keys = ["ts", "symbol"] if "symbol" in frame.columns else ["ts"]
     return int(frame.duplicated(subset=keys).sum()), ""
 
@@ -114,7 +132,7 @@ def check_grid(frame: pd.DataFrame, interval_us: int) -> tuple[int, str]:
 
 def check_gaps(frame: pd.DataFrame, interval_us: int) -> tuple[int, str]:
     """Missing bars between the first and the last bar of the frame."""
-    ts = np.unique(_ts_us(frame))
+    ts = sorted_unique(_ts_us(frame))
     if len(ts) < 2:
         return 0, ""
     expected = (int(ts[-1]) - int(ts[0])) // interval_us + 1
@@ -154,6 +172,8 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     """Sorted by time, one row per (ts, symbol) keeping the last, index 0..n-1."""
     if "ts" not in frame.columns or frame.empty:
         return frame.reset_index(drop=True)
+    if strictly_increasing(frame):
+        return frame if isinstance(frame.index, pd.RangeIndex) else frame.reset_index(drop=True)
     keys = ["ts", "symbol"] if "symbol" in frame.columns else ["ts"]
     out = frame
     if not out["ts"].is_monotonic_increasing:

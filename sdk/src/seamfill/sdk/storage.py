@@ -203,7 +203,9 @@ def covered_runs(ts_us: np.ndarray[Any, Any], interval_us: int) -> list[TimeRang
     """
     if len(ts_us) == 0:
         return []
-    ts = np.unique(ts_us)
+    from seamfill.sdk.conformance import sorted_unique
+
+    ts = sorted_unique(np.asarray(ts_us, dtype=np.int64))
     breaks = np.nonzero(np.diff(ts) != interval_us)[0]
     starts = np.concatenate(([0], breaks + 1))
     ends = np.concatenate((breaks, [len(ts) - 1]))
