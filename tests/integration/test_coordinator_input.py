@@ -1,0 +1,221 @@
+"""Bad input gets its precise status and changes nothing; hostile symbols round-trip; auth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import grpc
+import pytest
+import redis
+from seamfill.sdk import errors
+from seamfill.sdk.types import Series, TimeRange
+from seamfill.v1 import common_pb2, coverage_pb2, coverage_pb2_grpc, leases_pb2, leases_pb2_grpc
+
+from tests.coordinator_fixtures import RunningCoordinator
+
+MIN = 60_000_000
+HOUR = 60 * MIN
+pytestmark = pytest.mark.integration
+HOSTILE = [
+    "a,b",
+    "a b",
+    "k=v",
+    'q"uote',
+    "it's",
+    "line\nbreak",
+    "tab\there",
+    "ünïcødé-₿",
+    "日本",
+    "{tag}",
+    "a}b{c",
+    "x@123",
+    "with/slash",
+    "semi;colon",
+    "back\\slash",
+    "🚀",
+    "*",
+    "?[a]",
+]
+
+
+def snapshot(r: redis.Redis, prefix: str) -> dict[bytes, bytes | None]:
+    return {k: r.dump(k) for k in sorted(r.scan_iter(match=prefix + "*", count=1000))}
+
+
+@pytest.fixture
+def rdb(coordinator: RunningCoordinator) -> Iterator[redis.Redis]:
+    r = redis.Redis.from_url(coordinator.redis_url)
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def stubs(
+    coordinator: RunningCoordinator,
+) -> Iterator[tuple[coverage_pb2_grpc.CoverageStub, leases_pb2_grpc.LeasesStub]]:
+    with grpc.insecure_channel(coordinator.address) as ch:
+        yield coverage_pb2_grpc.CoverageStub(ch), leases_pb2_grpc.LeasesStub(ch)
+
+
+def _code(call: Callable[[], object]) -> tuple[grpc.StatusCode, str, str]:
+    with pytest.raises(grpc.RpcError) as info:
+        call()
+    e = info.value
+    name = dict(e.trailing_metadata() or ()).get("seamfill-error", "")  # type: ignore[attr-defined]
+    return e.code(), e.details(), name  # type: ignore[attr-defined]
+
+
+def test_malformed_requests_get_precise_codes_and_change_nothing(
+    coordinator: RunningCoordinator, rdb: redis.Redis, stubs: tuple[object, object]
+) -> None:
+    cov, lea = stubs
+    c = coordinator.client()
+    ds = coordinator.dataset
+    c.ensure_range(Series(ds, "BTC"), TimeRange(0, 2 * HOUR))  # some state to protect
+    lease = c.acquire("w1").leases[0]
+    before = snapshot(rdb, coordinator.key_prefix)
+
+    def ensure(dataset: str, symbol: str, start: int, end: int) -> Callable[[], object]:
+        req = coverage_pb2.EnsureRangeRequest(
+            series=common_pb2.Series(dataset=dataset, symbol=symbol),
+            range=common_pb2.TimeRange(start_us=start, end_us=end),
+        )
+        return lambda: cov.EnsureRange(req)  # type: ignore[attr-defined]
+
+    cases = [
+        (ensure(ds, "BTC", 2 * HOUR, 0), "INVALID_ARGUMENT", "InvalidRange", "range.end_us"),
+        (ensure(ds, "BTC", 0, 90 * MIN + 1), "INVALID_ARGUMENT", "InvalidRange", "aligned"),
+        (ensure(ds, "BTC", 0, 200_000 * HOUR), "INVALID_ARGUMENT", "InvalidRange", "chunks"),
+        (ensure(ds, "BTC", -HOUR, 0), "INVALID_ARGUMENT", "InvalidRange", "range.start_us"),
+        (ensure("nope", "BTC", 0, HOUR), "NOT_FOUND", "DatasetNotFound", "series.dataset"),
+        (ensure(ds, "", 0, HOUR), "INVALID_ARGUMENT", "InvalidSeries", "series.symbol"),
+        (ensure(ds, "a\x00b", 0, HOUR), "INVALID_ARGUMENT", "InvalidSeries", "NUL"),
+        (ensure(ds, "x" * 300, 0, HOUR), "INVALID_ARGUMENT", "InvalidSeries", "longer"),
+        (
+            lambda: lea.Complete(
+                leases_pb2.CompleteRequest(  # type: ignore[attr-defined]
+                    lease_id=lease.lease_id, token=lease.token + 7, rows=1
+                )
+            ),
+            "FAILED_PRECONDITION",
+            "LeaseLost",
+            "stale",
+        ),
+        (
+            lambda: lea.Complete(
+                leases_pb2.CompleteRequest(  # type: ignore[attr-defined]
+                    lease_id=lease.lease_id, token=0, rows=1
+                )
+            ),
+            "FAILED_PRECONDITION",
+            "LeaseLost",
+            "",
+        ),
+        (
+            lambda: lea.Fail(
+                leases_pb2.FailRequest(  # type: ignore[attr-defined]
+                    lease_id=lease.lease_id, token=lease.token - 1, reason="x"
+                )
+            ),
+            "FAILED_PRECONDITION",
+            "LeaseLost",
+            "stale",
+        ),
+        (
+            lambda: lea.Release(
+                leases_pb2.ReleaseRequest(  # type: ignore[attr-defined]
+                    lease_id=lease.lease_id, token=999999
+                )
+            ),
+            "FAILED_PRECONDITION",
+            "LeaseLost",
+            "",
+        ),
+        (
+            lambda: lea.Complete(
+                leases_pb2.CompleteRequest(  # type: ignore[attr-defined]
+                    lease_id="forged", token=1
+                )
+            ),
+            "NOT_FOUND",
+            "LeaseNotFound",
+            "lease_id",
+        ),
+        (
+            lambda: lea.Complete(
+                leases_pb2.CompleteRequest(  # type: ignore[attr-defined]
+                    lease_id="nope/BTC@0", token=1
+                )
+            ),
+            "NOT_FOUND",
+            "LeaseNotFound",
+            "nope",
+        ),
+        (
+            lambda: lea.Complete(
+                leases_pb2.CompleteRequest(  # type: ignore[attr-defined]
+                    lease_id=lease.lease_id, token=lease.token, rows=-1
+                )
+            ),
+            "INVALID_ARGUMENT",
+            "InvalidArgument",
+            "rows",
+        ),
+        (
+            lambda: lea.Acquire(
+                leases_pb2.AcquireRequest(  # type: ignore[attr-defined]
+                    worker_id=""
+                )
+            ),
+            "INVALID_ARGUMENT",
+            "InvalidArgument",
+            "worker_id",
+        ),
+        (
+            lambda: lea.Acquire(
+                leases_pb2.AcquireRequest(  # type: ignore[attr-defined]
+                    worker_id="w", max=-1
+                )
+            ),
+            "INVALID_ARGUMENT",
+            "InvalidArgument",
+            "max",
+        ),
+    ]
+    for call, code, name, needle in cases:
+        got_code, details, got_name = _code(call)
+        assert (got_code.name, got_name) == (code, name), details
+        assert needle in details
+    assert snapshot(rdb, coordinator.key_prefix) == before
+
+
+@pytest.mark.parametrize("symbol", HOSTILE)
+def test_hostile_symbols_round_trip(coordinator: RunningCoordinator, symbol: str) -> None:
+    c = coordinator.client()
+    s = Series(coordinator.dataset, symbol)
+    job = c.ensure_range(s, TimeRange(0, HOUR))
+    assert job is not None and job.series == s
+    lease = c.acquire("w").leases[0]
+    assert lease.chunk.series == s and lease.lease_id == f"{s.dataset}/{symbol}@0"
+    c.complete("w", lease.lease_id, lease.token, 60)
+    assert c.get_coverage(s, TimeRange(0, HOUR)).covered == (TimeRange(0, HOUR),)
+    assert c.get_coverage(Series(s.dataset, symbol + "x"), TimeRange(0, HOUR)).covered == ()
+    assert c.get_job(job.job_id).series == s
+
+
+def test_auth_roles(coordinator_factory: Callable[..., RunningCoordinator]) -> None:
+    co = coordinator_factory(auth={"reader": ["r-tok"], "worker": ["w-tok"], "admin": ["a-tok"]})
+    s, r = Series(co.dataset, "BTC"), TimeRange(0, HOUR)
+    with pytest.raises(errors.Unauthenticated, match="bearer token"):
+        co.client().get_coverage(s, r)
+    with pytest.raises(errors.Unauthenticated):
+        co.client("forged").get_coverage(s, r)
+    reader, worker, admin = co.client("r-tok"), co.client("w-tok"), co.client("a-tok")
+    reader.get_coverage(s, r)
+    with pytest.raises(errors.PermissionDenied, match="worker role"):
+        reader.acquire("w")
+    with pytest.raises(errors.PermissionDenied, match="admin role"):
+        worker.get_stats()
+    worker.ensure_range(s, r)
+    assert len(worker.acquire("w").leases) == 1
+    assert admin.get_stats().datasets[0].leased == 1
