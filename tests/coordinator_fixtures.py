@@ -269,7 +269,8 @@ def coordinator_factory(
         overrides.setdefault("key_prefix", key_prefix)
         if datasets is None:
             datasets = {TEST_DATASET: test_dataset_spec(f"bars_{unique}")}
-        cfg = build_config(redis_url, overrides.pop("key_prefix"), datasets, **overrides)
+        url = overrides.pop("redis_url", redis_url)
+        cfg = build_config(url, overrides.pop("key_prefix"), datasets, **overrides)
         running = start_coordinator(cfg)
         started.append(running)
         return running
