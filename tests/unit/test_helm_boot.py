@@ -167,6 +167,8 @@ def test_chart_worker_runs_and_answers_its_probe(coordinator: str) -> None:
         c["args"],
         {"--coordinator": coordinator, "--questdb-url": QUESTDB_URL, "--metrics-port": "0"},
     )
+    # A short long-poll, so SIGTERM at the end is not kept waiting for an idle Acquire.
+    args += ["--acquire-wait-ms", "500"]
     env = {"SEAMFILL_WORKER_TOKEN": TOKENS["worker"], "SEAMFILL_WORKER_ID": "chart-boot"}
     with _process(args, env, r"metrics on :(\d+)") as port:
         probe = c["livenessProbe"]["httpGet"]
