@@ -8,6 +8,7 @@ token from ``--token`` or ``SEAMFILL_TOKEN``.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from seamfill.sdk.types import Job, JobState, Priority, Series, TimeRange
 
 DEFAULT_COORDINATOR = "127.0.0.1:50051"
 DAY_US = 86_400_000_000
+_PIPE_WIDTH = 200
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -134,11 +136,18 @@ def _json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(f)
 
 
+def _console(stderr: bool = False) -> Console:
+    # Piped output (scripts, logs) gets wide lines instead of rich's 80-column default.
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else _PIPE_WIDTH
+    return Console(highlight=False, stderr=stderr, width=width)
+
+
 def _out(as_json: bool, data: Any, render: Callable[[], Any]) -> None:
     if as_json:
         click.echo(_render.dumps(data))
     else:
-        Console(highlight=False).print(render())
+        _console().print(render())
 
 
 @click.group("admin")
@@ -215,7 +224,7 @@ def backfill_cmd(
 
 
 def _watch(client: Any, job: Job, *, quiet: bool) -> Job:
-    console = Console(stderr=quiet, highlight=False)
+    console = _console(stderr=quiet)
     with _render.progress(console) as bar:
         task = bar.add_task(str(job.series), total=max(1, job.progress.chunks_total))
         for update in client.watch_job(job.job_id):
@@ -383,7 +392,7 @@ def top_cmd(
         iterations = 1
     sampler = _top.Sampler(client)
     sampler.sample()
-    console = Console(highlight=False)
+    console = _console()
     if as_json or iterations is not None:
         for _ in range(iterations or 1):
             time.sleep(interval)
