@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
+import shlex
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.unit.test_helm_support import CHART, KUBE_VERSION, helm
+from tests.unit.test_helm_support import CHART, KUBE_VERSION, ROOT, helm
 
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 
@@ -105,3 +108,36 @@ def test_schema_violations_fail_lint_naming_the_key(args: tuple[str, ...], messa
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, output
     assert message in output, output
+
+
+def _readme_commands() -> list[list[str]]:
+    """The `helm install|upgrade` commands in the chart's README, as argument lists."""
+    text = (CHART / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    commands = []
+    for block in blocks:
+        joined = block.replace("\\\n", " ")
+        for line in joined.splitlines():
+            line = line.split("  #")[0].strip()
+            if line.startswith(("helm install", "helm upgrade")):
+                commands.append(shlex.split(line))
+    return commands
+
+
+def test_readme_shows_install_upgrade_and_scaling() -> None:
+    verbs = [c[1] for c in _readme_commands()]
+    assert "install" in verbs and "upgrade" in verbs
+    assert any("worker.replicas=8" in " ".join(c) for c in _readme_commands())
+
+
+@pytest.mark.parametrize("command", _readme_commands(), ids=lambda c: " ".join(c[1:3]))
+def test_readme_helm_commands_pass_lint(command: list[str]) -> None:
+    args: list[str] = []
+    for flag, value in itertools.pairwise(command):
+        if flag == "--set":
+            args += ["--set", value]
+        elif flag == "-f" and value.startswith("helm/seamfill/"):
+            assert (ROOT / value).is_file(), f"README names a missing file: {value}"
+            args += ["-f", str(ROOT / value)]
+    proc = helm("lint", "--strict", "--kube-version", KUBE_VERSION, *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
