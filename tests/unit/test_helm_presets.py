@@ -31,3 +31,25 @@ def test_presets_config_map_carries_every_preset_and_the_extras() -> None:
 def test_presets_config_map_can_be_turned_off() -> None:
     names = {m["metadata"]["name"] for m in render(sets=("presets.enabled=false",))}
     assert "sf-seamfill-presets" not in names
+
+
+def test_every_shipped_preset_loads_with_the_sdk() -> None:
+    from seamfill.sdk.conformance import ConformancePipeline
+    from seamfill.sdk.sla import SLAPolicy
+
+    extra = "presets.extra.live\\.yaml.sla.preset=tolerant"
+    data = one(
+        render(sets=(extra, "presets.extra.live\\.yaml.sla.total_deadline_ms=800")),
+        "ConfigMap",
+        "sf-seamfill-presets",
+    )["data"]
+    assert len(data) >= 3
+    for name, text in data.items():
+        preset = yaml.safe_load(text)
+        assert set(preset) <= {"sla", "conformance"}, name
+        if "sla" in preset:
+            SLAPolicy.from_mapping(preset["sla"], where=f"{name}: sla")
+        if "conformance" in preset:
+            ConformancePipeline.from_mapping(preset["conformance"], where=f"{name}: conformance")
+    live = SLAPolicy.from_mapping(yaml.safe_load(data["live.yaml"])["sla"])
+    assert live == SLAPolicy.from_mapping({"preset": "tolerant", "total_deadline_ms": 800})
