@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client import REGISTRY, start_http_server
+
 from seamfill.sdk import metrics as sdk_metrics
 
 PROMETHEUS = "/usr/bin/prometheus"
@@ -141,3 +142,88 @@ def test_sdk_sla_histogram_is_queryable(
     assert float(got[0]["value"][1]) >= 1
     up = prom.query('up{job="seamfill-sdk"}')
     assert up and up[0]["value"][1] == "1"
+
+
+def test_fleet_metrics_are_queryable(
+    prometheus: Callable[[dict[str, str]], Prometheus],
+    sdk_metrics_target: str,
+    tmp_path: Path,
+    redis_url: str,
+    key_prefix: str,
+    questdb_url: str,
+    unique: str,
+) -> None:
+    """Coordinator and worker processes with metrics ports, an SDK read in this process, and a
+    Prometheus scraping all three: the series operators alert on are there to query."""
+    from seamfill.sdk import SeamlessProvider, SeamlessSettings
+    from tests.coordinator_fixtures import (
+        start_coordinator_process,
+        test_dataset_spec,
+        write_config,
+    )
+    from tests.integration.test_cli_admin_fleet import WorkerProcess, drop_table
+
+    table = f"prom_{unique}"
+    dataset = "prom.bars_1m"
+    config = write_config(
+        tmp_path / "coordinator.yaml",
+        redis_url,
+        key_prefix,
+        {dataset: test_dataset_spec(table)},
+        storage={"default": {"http": questdb_url}},
+    )
+    metrics_port = _free_port()
+    coord = start_coordinator_process(config, extra_args=("--metrics-port", str(metrics_port)))
+    worker = None
+    try:
+        worker = WorkerProcess(tmp_path, coord.address, questdb_url, "pw1")
+        settings = SeamlessSettings(
+            coordinator_url=coord.address,
+            questdb_url=questdb_url,
+            dataset=dataset,
+            strategy="auto_backfill",
+        )
+        with SeamlessProvider(settings) as provider:
+            result = provider.read(
+                1_704_067_200_000_000, 1_704_067_200_000_000 + 120 * 60_000_000, node_id="BTC"
+            )
+        assert result.meta.complete and len(result.frame) == 120
+        prom = prometheus(
+            {
+                "seamfill-coordinator": f"127.0.0.1:{metrics_port}",
+                "seamfill-worker": f"127.0.0.1:{worker.metrics_port}",
+                "seamfill-sdk": sdk_metrics_target,
+            }
+        )
+        ratio = wait_for(
+            "backfill_completion_ratio",
+            lambda: prom.query(
+                f'backfill_completion_ratio{{job="seamfill-coordinator",dataset="{dataset}"}}'
+            ),
+        )
+        assert 0.0 <= float(ratio[0]["value"][1]) <= 1.0
+        sla = wait_for(
+            "seamless_sla_deadline_seconds",
+            lambda: prom.query(
+                'sum by (stage) (seamless_sla_deadline_seconds_count{job="seamfill-sdk"})'
+            ),
+        )
+        assert {s["metric"]["stage"] for s in sla} >= {"storage", "backfill"}
+        rows = wait_for(
+            "rows written by the worker",
+            lambda: prom.query(
+                f'seamfill_worker_rows_written_total{{job="seamfill-worker",dataset="{dataset}"}}'
+            ),
+        )
+        assert float(rows[0]["value"][1]) == 120
+        up = prom.query("up == 1")
+        assert {u["metric"]["job"] for u in up} == {
+            "seamfill-coordinator",
+            "seamfill-worker",
+            "seamfill-sdk",
+        }
+    finally:
+        if worker is not None:
+            worker.stop()
+        coord.stop()
+        drop_table(questdb_url, table)
