@@ -4,15 +4,9 @@ against a real Redis, the compose health check sees it SERVING, auth is on, SIGT
 
 from __future__ import annotations
 
-import contextlib
 import os
-import queue
-import re
-import signal
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,20 +15,21 @@ import pytest
 import yaml
 
 from tests.conftest import QUESTDB_DSN, QUESTDB_URL
-from tests.unit.test_helm_support import CHART, ROOT, container, fullname, one, render
+from tests.unit.test_helm_support import (
+    CHART,
+    ROOT,
+    SEAMFILL,
+    container,
+    fullname,
+    one,
+    render,
+    replace_flags,
+    seamfill_process,
+)
 
 pytestmark = pytest.mark.integration
 
 TOKENS = {"reader": "r-boot", "worker": "w-boot", "admin": "a-boot"}
-# The console script the image's ENTRYPOINT runs, from this environment.
-SEAMFILL = str(Path(sys.executable).with_name("seamfill"))
-
-
-def _flag_values(args: list[str], replace: dict[str, str]) -> list[str]:
-    out = list(args)
-    for flag, value in replace.items():
-        out[out.index(flag) + 1] = value
-    return out
 
 
 @pytest.fixture
@@ -67,64 +62,15 @@ def coordinator(tmp_path: Path, redis_url: str, key_prefix: str) -> Iterator[str
         timeout=60,
     )
     deployment = one(manifests, "Deployment", fullname("coordinator"))
-    args = _flag_values(
+    args = replace_flags(
         container(deployment, "coordinator")["args"],
         # Loopback and a free port: the test shares the machine with other tests.
         {"--config": str(config), "--host": "127.0.0.1", "--port": "0", "--metrics-port": "0"},
     )
-    with _process(args, {"SEAMFILL_REDIS_URL": redis_url}, r"listening on (\S+:\d+)") as address:
+    with seamfill_process(
+        args, {"SEAMFILL_REDIS_URL": redis_url}, r"listening on (\S+:\d+)"
+    ) as address:
         yield address
-
-
-@contextlib.contextmanager
-def _process(args: list[str], env: dict[str, str], ready: str) -> Iterator[str]:
-    """Run `seamfill ARGS`; yield the first group of the line matching `ready`; then SIGTERM,
-    which must drain and exit 0."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SEAMFILL_")}
-    proc = subprocess.Popen(
-        [SEAMFILL, *args],
-        env={**clean, **env, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    stdout = proc.stdout
-    assert stdout is not None
-
-    def pump() -> None:
-        for line in stdout:
-            lines.put(line)
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    seen: list[str] = []
-    found = ""
-    try:
-        deadline = time.monotonic() + 30
-        while not found:
-            if proc.poll() is not None and lines.empty():
-                pytest.fail(f"`seamfill {args[0]}` exited with {proc.returncode}:\n{''.join(seen)}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"`seamfill {args[0]}` was not ready within 30 s:\n{''.join(seen)}")
-            try:
-                line = lines.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            seen.append(line)
-            match = re.search(ready, line)
-            if match:
-                found = match.group(1)
-        yield found
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0, "SIGTERM must drain and exit 0"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
-        reader.join(timeout=10)  # EOF after exit: the pump ends before its pipe is closed
-        stdout.close()
 
 
 def _admin(address: str, token: str | None, *args: str) -> subprocess.CompletedProcess[str]:
@@ -163,14 +109,14 @@ def test_chart_coordinator_boots_serves_health_and_requires_auth(coordinator: st
 def test_chart_worker_runs_and_answers_its_probe(coordinator: str) -> None:
     deployment = one(render(("trial-values.yaml",)), "Deployment", fullname("worker"))
     c = container(deployment, "worker")
-    args = _flag_values(
+    args = replace_flags(
         c["args"],
         {"--coordinator": coordinator, "--questdb-url": QUESTDB_URL, "--metrics-port": "0"},
     )
     # A short long-poll, so SIGTERM at the end is not kept waiting for an idle Acquire.
     args += ["--acquire-wait-ms", "500"]
     env = {"SEAMFILL_WORKER_TOKEN": TOKENS["worker"], "SEAMFILL_WORKER_ID": "chart-boot"}
-    with _process(args, env, r"metrics on :(\d+)") as port:
+    with seamfill_process(args, env, r"metrics on :(\d+)") as port:
         probe = c["livenessProbe"]["httpGet"]
         url = f"http://127.0.0.1:{port}{probe['path']}"
         with urllib.request.urlopen(url, timeout=10) as response:

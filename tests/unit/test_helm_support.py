@@ -6,11 +6,18 @@ Kubernetes version) and a rendering is computed once per test process.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import queue
+import re
 import shutil
+import signal
 import subprocess
-from collections.abc import Sequence
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +32,8 @@ NAMESPACE = "markets"
 # One version kubernetes-validate bundles; helm renders for the same one.
 KUBE_VERSION = "1.33.0"
 HELM_INSTALL = "go install helm.sh/helm/v3/cmd/helm@v3.22.0"
+# The console script the image's ENTRYPOINT runs, from this environment.
+SEAMFILL = str(Path(sys.executable).with_name("seamfill"))
 
 # Custom resources: kubernetes-validate has no schema for them, so their shape is checked by hand.
 CRD_KINDS = frozenset({"ServiceMonitor", "PrometheusRule", "ScaledObject"})
@@ -146,3 +155,62 @@ def env_of(c: Manifest) -> dict[str, Manifest]:
 def fullname(component: str) -> str:
     """Object name the chart gives a component in the test release."""
     return f"{RELEASE}-seamfill-{component}"
+
+
+@contextlib.contextmanager
+def seamfill_process(args: list[str], env: dict[str, str], ready: str) -> Iterator[str]:
+    """Run `seamfill ARGS`; yield the first group of the line matching `ready`; then SIGTERM,
+    which must drain and exit 0."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SEAMFILL_")}
+    proc = subprocess.Popen(
+        [SEAMFILL, *args],
+        env={**clean, **env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    stdout = proc.stdout
+    assert stdout is not None
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    seen: list[str] = []
+    found = ""
+    try:
+        deadline = time.monotonic() + 30
+        while not found:
+            if proc.poll() is not None and lines.empty():
+                pytest.fail(f"`seamfill {args[0]}` exited with {proc.returncode}:\n{''.join(seen)}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"`seamfill {args[0]}` was not ready within 30 s:\n{''.join(seen)}")
+            try:
+                line = lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            seen.append(line)
+            match = re.search(ready, line)
+            if match:
+                found = match.group(1)
+        yield found
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, "SIGTERM must drain and exit 0"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        reader.join(timeout=10)  # EOF after exit: the pump ends before its pipe is closed
+        stdout.close()
+
+
+def replace_flags(args: list[str], replace: dict[str, str]) -> list[str]:
+    """`args` with the value after each flag in `replace` swapped for the given one."""
+    out = list(args)
+    for flag, value in replace.items():
+        out[out.index(flag) + 1] = value
+    return out
