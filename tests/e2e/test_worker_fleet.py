@@ -32,19 +32,27 @@ def test_two_workers_backfill_432k_rows_exactly_once_through_a_kill_9(
     fleet: Fleet, table: str, questdb_url: str
 ) -> None:
     ds = "e2e.ohlcv_1m"
-    # A short TTL: the killed worker's leases come back within seconds.
+    # A short TTL: the killed worker's leases come back within seconds. Each fetch takes a
+    # little while (SLOW symbols), so the kill lands while the worker holds leases.
     fleet.start_coordinator(
-        {ds: {"table": table, "source": "synthetic", "interval": "1m", "chunk_bars": 1440}},
+        {ds: {"table": table, "source": "scripted", "interval": "1m", "chunk_bars": 4320}},
         lease_ttl_ms=3000,
     )
-    a = fleet.start_worker("wA", "--concurrency", "2")
-    b = fleet.start_worker("wB", "--concurrency", "2")
-    symbols = [f"SYM{i}" for i in range(10)]
+    slow = {"SEAMFILL_TEST_FETCH_DELAY": "0.05"}
+    a = fleet.start_worker("wA", "--concurrency", "2", env=slow)
+    b = fleet.start_worker("wB", "--concurrency", "2", env=slow)
+    symbols = [f"SLOW{i}" for i in range(10)]
     end = T0 + 30 * DAY
     jobs = [fleet.ensure(ds, s, T0, end) for s in symbols]
     assert all(jobs)
+
     # Kill -9 one worker in the middle, while it holds leases.
-    wait_for(lambda: len(a.events("seamless.backfill.succeeded")) >= 20, 60, "wA to get going")
+    def busy() -> bool:
+        done = {e["lease"] for e in a.events("seamless.backfill.succeeded")}
+        started = {e["lease"] for e in a.events("seamless.backfill.attempt")}
+        return len(done) >= 8 and bool(started - done)
+
+    wait_for(busy, 60, "wA to be in the middle of its work")
     a.popen.kill()
     a.popen.wait()
     in_flight = {e["lease"] for e in a.events("seamless.backfill.attempt")} - {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from seamfill.v1 import common_pb2
@@ -112,14 +113,15 @@ def test_files_missing_month_and_corrupt_file_fail_with_their_reasons(
     job = fleet.ensure(ds, "BTCUSDT", JAN, APR)
     covered_jan = lambda: fleet.gaps(ds, "BTCUSDT", JAN, FEB) == []  # noqa: E731
     wait_for(covered_jan, 60, "January to be covered")
-    dead = wait_for(
-        lambda: len(fleet.dead_letters(ds)) >= 2 and fleet.dead_letters(ds),
-        60,
-        "February and March chunks in dead letters",
-    )
-    errors = {c.last_error for c in dead}
-    assert any("BTCUSDT-1h-2024-02" in e and "no file" in e for e in errors)
-    assert any("BTCUSDT-1h-2024-03.csv is corrupt" in e for e in errors)
+
+    def both_reasons() -> list[Any] | None:
+        dead = fleet.dead_letters(ds)
+        errors = [c.last_error for c in dead]
+        missing = any("BTCUSDT-1h-2024-02" in e and "no file" in e for e in errors)
+        corrupt = any("BTCUSDT-1h-2024-03.csv is corrupt" in e for e in errors)
+        return dead if missing and corrupt else None
+
+    dead = wait_for(both_reasons, 60, "a February chunk (missing) and a March chunk (corrupt)")
     assert all(c.attempts == 1 for c in dead)
     assert fleet.job_state(job) != common_pb2.JOB_STATE_DONE
     assert sql(questdb_url, f'SELECT count() FROM "{table}"') == [[744]]

@@ -13,7 +13,7 @@ from seamfill.sdk.fetchers import Fetcher
 from seamfill.sdk.logs import configure
 from seamfill.sdk.sink import QuestDBSink
 from seamfill.worker.config import WorkerConfig
-from seamfill.worker.leases import GrpcLeases
+from seamfill.worker.leases import CoordinatorClient
 from seamfill.worker.loop import Worker
 
 __all__ = ["worker"]
@@ -158,7 +158,7 @@ def _serve_metrics(port: int | None) -> int | None:
 async def _main(
     config: WorkerConfig, extra: dict[str, Callable[..., Fetcher]], metrics_port: int | None
 ) -> None:
-    leases = GrpcLeases(config.coordinator, token=config.token)
+    leases = CoordinatorClient(config.coordinator, token=config.token or None)
     sink = QuestDBSink(config.questdb_url, visibility_timeout_s=config.visibility_timeout_s)
     w = Worker(config, leases, sink, fetchers=extra)
     loop = asyncio.get_running_loop()
