@@ -48,3 +48,7 @@ def main() -> None:
     except SeamfillError as e:
         click.echo(f"{type(e).__name__}: {e.message}", err=True)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
