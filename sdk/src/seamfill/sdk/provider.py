@@ -17,6 +17,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import pandas as pd
+
 from seamfill.sdk._read import ReadState, finish, read_live
 from seamfill.sdk.cache import ReadCache
 from seamfill.sdk.errors import (
@@ -113,10 +114,14 @@ class AsyncSeamlessProvider:
         """One read with its metadata: the core of :meth:`fetch`."""
         series = self.series(node_id)
         st = ReadState.begin(series, to_range(start, end), self.settings, self.settings.strategy)
+        total = st.budget.remaining("total", time.monotonic())
+        deadline = asyncio.timeout(total)
         try:
-            total = st.budget.remaining("total", time.monotonic())
-            result = await asyncio.wait_for(self._read(st, interval), total)
+            async with deadline:
+                result = await self._read(st, interval)
         except TimeoutError:
+            if not deadline.expired():
+                raise
             self._exceeded("total", st)
             raise SeamlessSLAExceeded(
                 "total",
@@ -168,10 +173,17 @@ class AsyncSeamlessProvider:
             )
         if st.degraded:
             return
-        if st.strategy is Strategy.PARTIAL_FILL:
-            await self._backfill(st, wait=False)
+        try:
+            if st.strategy is Strategy.PARTIAL_FILL:
+                await self._backfill(st, wait=False)
+                return
+            filled = await self._backfill(st, wait=True)
+        except CoordinatorUnavailable as e:
+            # Asked about coverage a moment ago, gone now: serve what storage has, say so.
+            st.degraded = True
+            st.downgrade("backfill", f"coordinator unavailable while filling gaps: {e}")
             return
-        if await self._backfill(st, wait=True):
+        if filled:
             st.frame = None  # stale: re-read after the fill
             await self._plan(st, None, again=True)
             return
@@ -289,7 +301,13 @@ class AsyncSeamlessProvider:
                     return False
                 return await self.inline.wait(tasks, timeout, st.dataset)
             fleet = await self._fleet_backend()
-            st.job_id = await fleet.ensure(st.series, st.hist, timeout)
+            rpc_timeout = st.budget.remaining("storage", time.monotonic())
+            try:
+                st.job_id = await fleet.ensure(st.series, st.hist, rpc_timeout)
+            except TimeoutError:
+                raise CoordinatorUnavailable(
+                    "EnsureRange got no answer within the storage deadline"
+                ) from None
             if not wait or not st.job_id:
                 return not st.job_id
             try:

@@ -1,0 +1,171 @@
+"""The provider's side of the coordinator: coverage, jobs, deadline-bounded waits, and — when
+the provider has a fetcher of its own — taking leases like any worker while it waits.
+
+Every call is bounded by the deadline of the stage it serves (``asyncio.wait_for`` around the
+RPC or the WatchJob stream), so a slow or absent coordinator costs at most that deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from dataclasses import replace
+from typing import Any
+
+from seamfill.sdk import ranges
+from seamfill.sdk._client import CoordinatorClient
+from seamfill.sdk.errors import InvalidArgument, SeamfillError
+from seamfill.sdk.fingerprint import Fingerprint
+from seamfill.sdk.logs import log_event
+from seamfill.sdk.settings import SeamlessSettings
+from seamfill.sdk.timeconv import interval_to_us
+from seamfill.sdk.tracing import current_traceparent
+from seamfill.sdk.types import Coverage, Dataset, Job, JobState, Priority, Series, TimeRange
+
+logger = logging.getLogger("seamfill.sdk.provider")
+# Acquire long-polls; this bounds one poll so a finished wait is noticed promptly.
+_ACQUIRE_WAIT_MS = 200
+# After the wait ends, the lease helper may finish its poll or chunk for this long; then it is
+# cancelled (and releases what it holds).
+_HELPER_GRACE_S = 0.5
+
+
+class FleetBackend:
+    """Coverage and backfill through the coordinator."""
+
+    def __init__(self, settings: SeamlessSettings) -> None:
+        addr = settings.coordinator
+        if addr is None:
+            raise InvalidArgument("coordinator_url is not set")
+        self.settings = settings
+        self.client = CoordinatorClient(addr.target, token=settings.coordinator_token, tls=addr.tls)
+        self.worker_id = f"sdk-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self._datasets: dict[str, Dataset] = {}
+        self._sink: Any = None
+
+    async def coverage(
+        self, series: Series, rng: TimeRange, interval: Any, timeout: float | None
+    ) -> tuple[Coverage, Dataset]:
+        """Coverage of ``rng`` widened to the dataset's grid, and the dataset."""
+        return await asyncio.wait_for(self._coverage(series, rng, interval), timeout)
+
+    async def _coverage(
+        self, series: Series, rng: TimeRange, interval: Any
+    ) -> tuple[Coverage, Dataset]:
+        ds = self._datasets.get(series.dataset)
+        if ds is None:
+            ds = await self.client.get_dataset(series, rng)
+            self._datasets[series.dataset] = ds
+        if interval is not None and interval_to_us(interval) != ds.interval_us:
+            raise InvalidArgument(
+                f"interval {interval!r} does not match dataset {ds.name!r}, whose bars are "
+                f"{ds.interval_us // 1_000_000} s: pass interval={ds.interval_us // 1_000_000} "
+                "or read another dataset"
+            )
+        cov = await self.client.get_coverage(series, ranges.align_outward(rng, ds.interval_us))
+        return cov, ds
+
+    async def ensure(self, series: Series, hist: TimeRange, timeout: float | None) -> str:
+        """A job filling the gaps of ``hist`` (interactive priority); ``""`` if none was needed."""
+        job = await asyncio.wait_for(
+            self.client.ensure_range(
+                series,
+                hist,
+                Priority.INTERACTIVE,
+                requested_by=self.settings.requested_by,
+                traceparent=current_traceparent(),
+            ),
+            timeout,
+        )
+        return job.job_id if job is not None else ""
+
+    async def wait(self, job_id: str, st: Any, timeout: float | None, fetcher: Any) -> bool:
+        """Wait for the job to end, at most ``timeout`` seconds; whether it finished done."""
+        helper = None
+        stop = asyncio.Event()
+        if fetcher is not None and self.settings.take_leases:
+            helper = asyncio.ensure_future(self._take_leases(st.dataset, fetcher, stop))
+        try:
+            job = await asyncio.wait_for(self._watch(job_id), timeout)
+        except TimeoutError:
+            return False
+        finally:
+            if helper is not None:
+                stop.set()
+                done, _ = await asyncio.wait([helper], timeout=_HELPER_GRACE_S)
+                if not done:
+                    helper.cancel()
+                await asyncio.gather(helper, return_exceptions=True)
+        if job.state is not JobState.DONE:
+            st.note(f"job {job_id} ended {job.state.value}: {job.error or 'no reason given'}")
+        return job.state is JobState.DONE
+
+    async def _watch(self, job_id: str) -> Job:
+        last = None
+        async with contextlib.aclosing(self.client.watch_job(job_id)) as stream:
+            async for job in stream:
+                last = job
+                if job.finished:
+                    return job
+        if last is None:
+            raise SeamfillError(f"job {job_id} ended without a state")
+        return last
+
+    async def _take_leases(self, dataset: Dataset, fetcher: Any, stop: asyncio.Event) -> None:
+        """Work chunks of ``dataset``'s source like a worker until ``stop`` is set."""
+        from seamfill.sdk.backfill import is_retryable, run_chunk
+        from seamfill.sdk.compat import as_fetcher
+        from seamfill.sdk.sink import QuestDBSink
+
+        if self._sink is None:
+            self._sink = QuestDBSink(self.settings.storage_url)
+        fetch = as_fetcher(fetcher)
+        while not stop.is_set():
+            got = await self.client.acquire(
+                self.worker_id, [dataset.source], max=1, wait_ms=_ACQUIRE_WAIT_MS
+            )
+            for lease in got.leases:
+                try:
+                    rows = await run_chunk(
+                        fetch, self._sink, lease.chunk.series, lease.chunk.range, lease.dataset
+                    )
+                except asyncio.CancelledError:
+                    # Hand the chunk back at once rather than letting its lease run out.
+                    with contextlib.suppress(SeamfillError):
+                        await asyncio.shield(
+                            self.client.release(self.worker_id, lease.lease_id, lease.token)
+                        )
+                    raise
+                except Exception as e:
+                    await self.client.fail(
+                        self.worker_id,
+                        lease.lease_id,
+                        lease.token,
+                        f"{type(e).__name__}: {e}",
+                        is_retryable(e),
+                    )
+                    continue
+                await self.client.complete(self.worker_id, lease.lease_id, lease.token, rows)
+                log_event(
+                    logger,
+                    "seamless.backfill.succeeded",
+                    dataset=lease.dataset.name,
+                    rows=rows,
+                    lease=lease.lease_id,
+                    worker=self.worker_id,
+                )
+
+    async def publish(self, fp: Fingerprint) -> Fingerprint:
+        out: Fingerprint = await self.client.publish_fingerprint(
+            replace(fp, published_by=self.settings.requested_by)
+        )
+        return out
+
+    async def aclose(self) -> None:
+        if self._sink is not None:
+            await self._sink.aclose()
+        await self.client.close()
