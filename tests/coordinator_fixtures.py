@@ -36,6 +36,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from seamfill.coordinator.config import CoordinatorConfig
 from seamfill.coordinator.server import Coordinator
 from seamfill.sdk._client import SyncCoordinatorClient

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+
 from seamfill.sdk import errors
 from seamfill.sdk._client import Directive, Progress
 from seamfill.sdk.types import JobState, Priority, Series, TimeRange
-
 from tests.coordinator_fixtures import RunningCoordinator
 
 MIN = 60_000_000

@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator
 import grpc
 import pytest
 import redis
+
 from seamfill.sdk import errors
 from seamfill.sdk.types import Series, TimeRange
 from seamfill.v1 import common_pb2, coverage_pb2, coverage_pb2_grpc, leases_pb2, leases_pb2_grpc
-
 from tests.coordinator_fixtures import RunningCoordinator
 
 MIN = 60_000_000

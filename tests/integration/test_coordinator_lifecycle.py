@@ -6,10 +6,10 @@ import threading
 from collections.abc import Callable
 
 import pytest
+
 from seamfill.sdk import errors
 from seamfill.sdk._client import Directive, Progress
 from seamfill.sdk.types import ChunkState, JobState, Priority, Series, TimeRange
-
 from tests.coordinator_fixtures import TEST_DATASET, RunningCoordinator, test_dataset_spec, wait_for
 
 MIN = 60_000_000

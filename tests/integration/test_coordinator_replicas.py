@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from seamfill.sdk import errors
 from seamfill.sdk._client import CoordinatorClient
 from seamfill.sdk.types import JobState, Series, TimeRange
-
 from tests.coordinator_fixtures import (
     TEST_DATASET,
     RunningCoordinator,

@@ -16,12 +16,12 @@ import redis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
 from seamfill.coordinator.keys import ChunkRef
 from seamfill.coordinator.leasing import Directive, Leasing, Progress
 from seamfill.coordinator.store import Store
 from seamfill.sdk import errors, ranges
 from seamfill.sdk.types import Priority, Series, TimeRange
-
 from tests.coordinator_fixtures import TEST_DATASET, build_config, test_dataset_spec
 
 HOUR = 3_600_000_000

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from seamfill.coordinator.config import CoordinatorConfig, parse_duration_us
 from seamfill.sdk.errors import ConfigError
 

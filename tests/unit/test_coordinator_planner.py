@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from seamfill.coordinator import planner
 from seamfill.coordinator.keys import ChunkRef, Keys, split_job_id
 from seamfill.sdk import errors

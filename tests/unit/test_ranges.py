@@ -6,6 +6,7 @@ import itertools
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from seamfill.sdk import ranges
 from seamfill.sdk.types import TimeRange
 

@@ -7,6 +7,7 @@ import os
 import signal
 
 import click
+
 from seamfill.coordinator.config import CoordinatorConfig
 from seamfill.coordinator.server import serve
 from seamfill.sdk.logs import configure

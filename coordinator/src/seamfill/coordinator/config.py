@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from seamfill.sdk.errors import ConfigError
 from seamfill.sdk.types import Dataset
 

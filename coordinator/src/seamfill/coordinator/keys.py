@@ -23,6 +23,7 @@ cell start in microseconds, ``J`` a job's local id)::
     P{src:N}:bucket     HASH  token bucket of upstream source N
     P:wake              channel: "D" published when dataset D has work ready
     P:job               channel: "D:J" published when job J progressed or finished
+    P:drain             channel: "W" published when worker W is asked to drain
 
 Why a hash tag per dataset (``{D}``): Redis Cluster hashes only the text between the first ``{``
 and the next ``}``. Dataset and source names are validated to contain no braces and the prefix may
@@ -165,3 +166,7 @@ class Keys:
     @property
     def job_channel(self) -> str:
         return f"{self.prefix}job"
+
+    @property
+    def drain_channel(self) -> str:
+        return f"{self.prefix}drain"

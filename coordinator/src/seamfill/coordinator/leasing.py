@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis import exceptions as rexc
+
 from seamfill.coordinator.keys import ChunkRef
 from seamfill.coordinator.scripts import translate
 from seamfill.coordinator.store import Store
@@ -239,12 +240,18 @@ class Leasing:
         )
         return Reaped(int(expired), int(dead), int(promoted), int(next_due))
 
-    async def worker_seen(self, worker_id: str, sources: Sequence[str], rows: int = 0) -> bool:
-        """Register or refresh a worker; True when it was asked to drain."""
+    async def worker_seen(self, worker_id: str, sources: Sequence[str] | None) -> bool:
+        """Register or refresh a worker (``sources`` None keeps the recorded ones); True when it
+        was asked to drain."""
         drain = await self.scripts.plain(
             "worker_seen",
             [self.keys.workers, self.keys.worker(worker_id)],
-            [self.store.clock(), worker_id, ",".join(sources), rows],
+            [
+                self.store.clock(),
+                worker_id,
+                ",".join(sources or ()),
+                "0" if sources is None else "1",
+            ],
         )
         return bool(int(drain))
 

@@ -20,6 +20,7 @@ from collections import defaultdict
 
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
+
 from seamfill.coordinator.keys import Keys
 
 log = logging.getLogger("seamfill.coordinator.notify")
@@ -36,6 +37,7 @@ class Hub:
         self._empty: set[str] = set()
         self._epochs: dict[str, int] = defaultdict(int)
         self._generation = 0
+        self.draining: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 
@@ -51,6 +53,11 @@ class Hub:
 
     def known_empty(self, dataset: str) -> bool:
         return self.connected.is_set() and dataset in self._empty
+
+    @property
+    def generation(self) -> int:
+        """Grows whenever the subscription was lost (anything remembered may be stale)."""
+        return self._generation
 
     def epoch(self, dataset: str) -> tuple[int, int]:
         """Changes whenever ``dataset`` is woken (or the channel reconnects)."""
@@ -99,6 +106,7 @@ class Hub:
 
     def _wake_all(self) -> None:
         self._empty.clear()
+        self.draining.clear()
         self._generation += 1
         for table in (self._work, self._jobs):
             for waiters in table.values():
@@ -114,13 +122,17 @@ class Hub:
         elif channel == self._keys.job_channel:
             for ev in self._jobs.get(data, ()):
                 ev.set()
+        elif channel == self._keys.drain_channel:
+            self.draining.add(data)
 
     async def _run(self) -> None:
         delay = 0.1
         while True:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self._keys.wake_channel, self._keys.job_channel)
+                await pubsub.subscribe(
+                    self._keys.wake_channel, self._keys.job_channel, self._keys.drain_channel
+                )
                 self.connected.set()
                 delay = 0.1
                 while True:

@@ -13,6 +13,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
+
 from seamfill.coordinator.keys import Keys
 from seamfill.sdk import errors
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
 from seamfill.coordinator import metrics, views
 from seamfill.coordinator.config import CoordinatorConfig
 from seamfill.coordinator.notify import Hub

@@ -18,10 +18,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+
 from seamfill.coordinator import metrics
 from seamfill.coordinator.config import AuthConfig, CoordinatorConfig
 from seamfill.coordinator.leasing import Leasing
 from seamfill.coordinator.notify import Hub
+from seamfill.coordinator.registry import WorkerRegistry
 from seamfill.coordinator.store import Store
 from seamfill.sdk import errors
 from seamfill.sdk.logs import log_event
@@ -106,6 +108,7 @@ class Runtime:
         self.store = store
         self.leasing = Leasing(store)
         self.hub = hub
+        self.workers = WorkerRegistry(self.leasing, hub)
         self.auth = Auth(config.auth)
         self.started_us = store.clock()
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from redis import exceptions as rexc
+
 from seamfill.coordinator.scripts import translate
 from seamfill.coordinator.service import Ctx, Role, Servicer, metadata_value, rpc, rpc_stream
 from seamfill.sdk import _convert as cv

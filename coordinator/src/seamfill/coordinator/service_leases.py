@@ -52,7 +52,7 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
             raise InvalidArgument(f"wait_ms = {request.wait_ms} must be within [0, {MAX_WAIT_MS}]")
         rt = self.rt
         ttl_ms = rt.config.lease_ttl_ms
-        if await rt.leasing.worker_seen(worker, list(request.sources)):
+        if await rt.workers.seen(worker, list(request.sources)):
             return leases_pb2.AcquireResponse(ttl_ms=ttl_ms, drain=True)
         datasets = rt.leasing.datasets_for(request.sources)
         got = await self._acquire_waiting(
@@ -111,7 +111,7 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
     ) -> leases_pb2.HeartbeatResponse:
         worker = _worker_id(request.worker_id)
         rt = self.rt
-        drain = await rt.leasing.worker_seen(worker, [])
+        drain = await rt.workers.seen(worker, None)
         progress = [
             Progress(_lease_id(p.lease_id), p.token, p.progress_until_us, p.rows)
             for p in request.leases

@@ -13,6 +13,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
+
 from seamfill.coordinator import planner
 from seamfill.coordinator.config import CoordinatorConfig
 from seamfill.coordinator.keys import Keys, split_job_id

@@ -11,13 +11,17 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from redis import exceptions as rexc
+
 from seamfill.coordinator.keys import ChunkRef
+from seamfill.coordinator.registry import WORKER_REFRESH_US
 from seamfill.coordinator.scripts import translate
 from seamfill.coordinator.store import Store
 from seamfill.sdk.errors import NotFound
 from seamfill.sdk.types import Chunk, ChunkState, Dataset, Lease, TimeRange
 
 T = TypeVar("T")
+# Workers not seen for this long are forgotten when workers are listed.
+_WORKER_FORGET_US = 86_400 * 1_000_000
 _STATES = {
     "queued": ChunkState.QUEUED,
     "parked": ChunkState.QUEUED,
@@ -166,6 +170,12 @@ async def workers(store: Store) -> list[WorkerInfo]:
         held: dict[str, int] = {}
         for lease in await leases(store, limit=100_000):
             held[lease.worker_id] = held.get(lease.worker_id, 0) + 1
+        gone = await store.redis.zrangebyscore(
+            store.keys.workers, "-inf", store.clock() - _WORKER_FORGET_US
+        )
+        if gone:
+            await store.redis.zrem(store.keys.workers, *gone)
+            await store.redis.delete(*(store.keys.worker(w) for w in gone))
         ids = await store.redis.zrevrange(store.keys.workers, 0, 999)
         async with store.redis.pipeline(transaction=False) as p:
             for w in ids:
@@ -197,6 +207,8 @@ async def drain(store: Store, worker_id: str) -> WorkerInfo:
             f"worker_id {worker_id!r} has not been seen: list workers with `seamfill admin workers`"
         )
     await _guard(lambda: store.redis.hset(key, "draining", "1"))
+    # Replicas cache worker records; the announcement reaches their caches at once.
+    await _guard(lambda: store.redis.publish(store.keys.drain_channel, worker_id))
     for w in await workers(store):
         if w.worker_id == worker_id:
             return w
@@ -234,9 +246,8 @@ async def stats(store: Store) -> Stats:
                     lease_expiries=int(h.get("lease_expiries", 0)),
                 )
             )
-        seen = await store.redis.zcount(
-            store.keys.workers, now - 2 * store.config.lease_ttl_ms * 1000, "+inf"
-        )
+        window = max(2 * store.config.lease_ttl_ms * 1000, 2 * WORKER_REFRESH_US)
+        seen = await store.redis.zcount(store.keys.workers, now - window, "+inf")
         return Stats(datasets=out, workers=seen, as_of_us=now)
 
     st = await _guard(run)

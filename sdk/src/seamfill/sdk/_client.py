@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
+
 from seamfill.sdk import _convert as cv
 from seamfill.sdk import errors
 from seamfill.sdk.types import (
