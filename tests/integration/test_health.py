@@ -7,11 +7,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-import seamfill.sdk.metrics  # noqa: F401 - registers the SDK's series on the default registry
 from click.testing import CliRunner
 from prometheus_client import REGISTRY, start_http_server
+
+import seamfill.sdk.metrics  # noqa: F401 - registers the SDK's series on the default registry
 from seamfill.sdk.cli_health import health
 
 SEAMFILL = str(Path(sys.executable).with_name("seamfill"))
@@ -155,3 +157,40 @@ def test_config_file_is_parsed_and_its_addresses_used(
     assert dead in checks["redis"]["detail"] and checks["redis"]["ok"] is False
     assert checks["questdb-http"]["ok"] is True
     assert result.exit_code == 1
+
+
+def test_every_check_passes_against_a_running_fleet(
+    coordinator: Any,
+    tmp_path: Path,
+    redis_url: str,
+    questdb_url: str,
+    questdb_dsn: str,
+    sdk_metrics_url: str,
+) -> None:
+    """A real coordinator (SERVING over grpc.health.v1), its own config file, Redis, QuestDB
+    and a metrics endpoint: every line is OK and the exit code is 0."""
+    from tests.coordinator_fixtures import write_config
+
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        redis_url,
+        coordinator.key_prefix,
+        storage={"default": {"http": questdb_url, "dsn": questdb_dsn}},
+    )
+    result = CliRunner().invoke(
+        health,
+        ["--config", str(cfg), "--coordinator", coordinator.address, "--metrics", sdk_metrics_url],
+    )
+    lines = result.output.splitlines()
+    assert result.exit_code == 0, result.output
+    assert [line.split()[:2] for line in lines[:-1]] == [
+        ["OK", "config"],
+        ["OK", "coordinator"],
+        ["OK", "redis"],
+        ["OK", "questdb-http"],
+        ["OK", "questdb-pgwire"],
+        ["OK", "metrics"],
+    ]
+    assert "valid coordinator config (1 datasets)" in lines[0]
+    assert f"{coordinator.address} SERVING" in lines[1]
+    assert lines[-1].startswith("all checks passed")
