@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from seamfill.sdk.storage import StorageReader, sql_string
 from seamfill.sdk.timeconv import us_to_iso
 

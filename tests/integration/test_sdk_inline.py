@@ -10,12 +10,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
+
 from seamfill.sdk.errors import MissingData, SeamlessSLAExceeded
 from seamfill.sdk.fetchers import SyntheticFetcher
 from seamfill.sdk.provider import AsyncSeamlessProvider, SeamlessProvider
 from seamfill.sdk.settings import SeamlessSettings
 from seamfill.sdk.types import Dataset, Series, TimeRange
-
 from tests.sdk_support import (
     MIN,
     T0,

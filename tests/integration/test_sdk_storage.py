@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from seamfill.sdk.errors import StorageError
 from seamfill.sdk.storage import StorageReader
 from seamfill.sdk.types import TimeRange
-
 from tests.sdk_support import MIN, T0, create_bars_table, drop_table, grid, insert_bars
 
 pytestmark = pytest.mark.integration

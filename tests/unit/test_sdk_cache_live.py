@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from seamfill.sdk.cache import ReadCache, frame_bytes
 from seamfill.sdk.live import stitch
 from seamfill.sdk.storage import bars_query, covered_runs, sql_string

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from seamfill.sdk.conformance import RULES, ConformancePipeline, Severity
 from seamfill.sdk.errors import ConfigError, ConformanceError
 

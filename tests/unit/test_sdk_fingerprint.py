@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from seamfill.sdk.fingerprint import fingerprint
 from seamfill.sdk.types import Series, TimeRange
 

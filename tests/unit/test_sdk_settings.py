@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from seamfill.sdk.errors import ConfigError
 from seamfill.sdk.settings import SeamlessSettings, Strategy, parse_coordinator_url
 from seamfill.sdk.sla import OnBreach

@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+
 from seamfill.sdk.errors import InvalidArgument, InvalidRange
 from seamfill.sdk.timeconv import interval_to_us, to_range, to_us, us_to_iso
 

@@ -13,8 +13,9 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import AsyncGenerator
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from seamfill.sdk import ranges
 from seamfill.sdk._client import CoordinatorClient
@@ -106,7 +107,8 @@ class FleetBackend:
 
     async def _watch(self, job_id: str) -> Job:
         last = None
-        async with contextlib.aclosing(self.client.watch_job(job_id)) as stream:
+        stream = cast(AsyncGenerator[Job, None], self.client.watch_job(job_id))
+        async with contextlib.aclosing(stream):
             async for job in stream:
                 last = job
                 if job.finished:

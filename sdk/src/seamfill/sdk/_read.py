@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
 from seamfill.sdk import ranges
 from seamfill.sdk.errors import SeamfillError, SeamlessSLAExceeded
 from seamfill.sdk.fingerprint import Fingerprint, fingerprint

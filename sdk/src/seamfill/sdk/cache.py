@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from seamfill.sdk.types import Series, TimeRange
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
 from seamfill.sdk.conformance import ConformancePipeline
 from seamfill.sdk.fetchers import Fetcher
 from seamfill.sdk.live import LiveFetcher

@@ -15,6 +15,7 @@ from typing import Any, overload
 
 import numpy as np
 import pandas as pd
+
 from seamfill.sdk.errors import ConfigError, ConformanceError
 
 BAR_COLUMNS = ("ts", "symbol", "open", "high", "low", "close", "volume")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from seamfill.sdk.conformance import BAR_COLUMNS
 from seamfill.sdk.types import Series, TimeRange
 
@@ -48,7 +49,8 @@ def _column_bytes(col: pd.Series) -> bytes:
         values = col.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
         values[np.isnan(values)] = _CANON_NAN
         values += 0.0  # -0.0 + 0.0 == +0.0: one encoding for zero
-        return values.astype("<f8").tobytes()
+        floats: bytes = values.astype("<f8").tobytes()
+        return floats
     parts = []
     for text in col.astype(str).tolist():
         raw = text.encode("utf-8")

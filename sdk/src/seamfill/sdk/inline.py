@@ -11,12 +11,14 @@ read). The ``questdb`` client is imported only when a chunk is first written (th
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pandas as pd
+
 from seamfill.sdk import ranges
 from seamfill.sdk.logs import log_event
 from seamfill.sdk.metrics import BACKFILL_WAIT_MS
@@ -88,7 +90,7 @@ class InlineBackfill:
             if task is None or (task.done() and (task.cancelled() or task.exception())):
                 task = asyncio.ensure_future(self._chunk(series, part, dataset))
                 self._tasks[key] = task
-                task.add_done_callback(lambda t, k=key: self._forget(k, t))
+                task.add_done_callback(functools.partial(self._forget, key))
             tasks.append(task)
         return tasks
 

@@ -12,6 +12,7 @@ import inspect
 from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
+
 from seamfill.sdk.types import Dataset, Series, TimeRange
 
 

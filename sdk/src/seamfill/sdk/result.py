@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+
 from seamfill.sdk.conformance import ConformanceReport
 from seamfill.sdk.fingerprint import Fingerprint, as_dict
 from seamfill.sdk.types import Series, TimeRange

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from seamfill.sdk.conformance import BAR_COLUMNS, PRICE_COLUMNS
 from seamfill.sdk.errors import InvalidArgument, StorageError
 from seamfill.sdk.timeconv import us_to_iso
@@ -73,7 +74,8 @@ def empty_bars(symbol: str = "") -> pd.DataFrame:
 
 def with_symbol(frame: pd.DataFrame, symbol: str) -> pd.DataFrame:
     """``frame`` with a one-category ``symbol`` column, in the bar column order."""
-    frame["symbol"] = pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), [symbol])
+    codes = np.zeros(len(frame), dtype=np.int8)
+    frame["symbol"] = pd.Categorical.from_codes(codes, categories=pd.Index([symbol]))
     return frame[[c for c in BAR_COLUMNS if c in frame.columns]]
 
 

@@ -119,7 +119,7 @@ def _parse_iso(text: str, field: str) -> int:
         raise InvalidArgument(
             f"{field} = {text!r} is not an ISO-8601 time: write it like '2024-01-31T12:00:00Z'"
         ) from e
-    if ts is pd.NaT:
+    if pd.isna(ts):
         raise InvalidArgument(f"{field} = {text!r} is not a time")
     return _pandas_timestamp(ts) or 0
 
