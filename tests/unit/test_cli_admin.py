@@ -65,9 +65,10 @@ def test_durations_and_counts_read_short() -> None:
         "5ms",
         "5.5s",
         "4m10s",
-        "2h00m",
+        "2h",
         "2d02h",
     ]
+    assert _render.duration(0) == "0s" and _render.duration(60 * 10**6) == "1m"
     assert [_render.count(v) for v in (12, 9_999, 12_345, 2_500_000)] == [
         "12",
         "9,999",

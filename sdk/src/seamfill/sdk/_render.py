@@ -53,6 +53,8 @@ def when(us: int) -> str:
 
 def duration(us: int | float) -> str:
     """A short human duration: ``950us``, ``12ms``, ``3.5s``, ``4m10s``, ``2h05m``, ``3d04h``."""
+    if us <= 0:
+        return "0s"
     if us < 1_000:
         return f"{int(us)}us"
     if us < 1_000_000:
@@ -62,12 +64,12 @@ def duration(us: int | float) -> str:
         return f"{s:.1f}s"
     m, sec = divmod(int(s), 60)
     if m < 60:
-        return f"{m}m{sec:02d}s"
+        return f"{m}m{sec:02d}s" if sec else f"{m}m"
     h, m = divmod(m, 60)
     if h < 24:
-        return f"{h}h{m:02d}m"
+        return f"{h}h{m:02d}m" if m else f"{h}h"
     d, h = divmod(h, 24)
-    return f"{d}d{h:02d}h"
+    return f"{d}d{h:02d}h" if h else f"{d}d"
 
 
 def count(n: float) -> str:
@@ -340,7 +342,7 @@ def workers_table(workers: Sequence[Any], now_us: int) -> Table:
         [
             (
                 w.worker_id,
-                ", ".join(w.sources),
+                ", ".join(w.sources) or "any",
                 duration(max(0, now_us - w.last_seen_us)) + " ago",
                 w.leases,
                 "yes" if w.draining else "no",
