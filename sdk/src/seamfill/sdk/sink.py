@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from seamfill.sdk.errors import ConfigError, SchemaMismatch, StorageError
 from seamfill.sdk.types import Dataset, TimeRange
 
@@ -309,7 +310,8 @@ class QuestDBSink:
             if time.monotonic() >= deadline:
                 break
             await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.1)
+            # WAL apply usually lands within tens of ms: poll finely, not exponentially.
+            pause = min(pause * 1.5, 0.025)
         hint = await self._wal_status(dataset)
         raise StorageError(
             f"{rows} rows written to table {dataset.table!r} for symbol "
