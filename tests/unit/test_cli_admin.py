@@ -7,6 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 from rich.console import Console
+
 from seamfill.sdk import _render
 from seamfill.sdk.cli_admin import TIME, admin
 from seamfill.sdk.types import (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from seamfill.sdk.cli_health import EXPECTED_SERIES, Result, _redact, render
-
 from tests.unit.test_dashboards import exported_series
 
 

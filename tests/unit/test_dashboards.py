@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
+from prometheus_client import REGISTRY
+
 import seamfill.coordinator.metrics
 import seamfill.sdk.metrics
 import seamfill.worker.metrics
-import yaml
-from prometheus_client import REGISTRY
 
 FILES = Path(__file__).resolve().parents[2] / "helm" / "seamfill" / "files"
 DASHBOARDS = sorted((FILES / "dashboards").glob("*.json"))

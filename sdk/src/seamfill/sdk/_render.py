@@ -26,6 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+
 from seamfill.sdk.types import Chunk, Coverage, Dataset, Job, JobProgress, Lease, TimeRange
 
 # One character per cell of a timeline; the strongest state in a cell wins.

@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+
 from seamfill.sdk import _render
 
 # How many stuck leases and dead chunks the view lists by name.

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from rich.live import Live
+
 from seamfill.sdk import _render, _top
 from seamfill.sdk.errors import SeamfillError
 from seamfill.sdk.types import Job, JobState, Priority, Series, TimeRange

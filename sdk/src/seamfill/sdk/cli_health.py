@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from seamfill.sdk import _render
 
 DEFAULT_COORDINATOR = "127.0.0.1:50051"
