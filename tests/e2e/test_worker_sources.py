@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from seamfill.v1 import common_pb2
 
+from seamfill.v1 import common_pb2
 from tests.e2e.worker_support import MIN, T0, Fleet, sql, wait_for
 
 pytestmark = pytest.mark.e2e

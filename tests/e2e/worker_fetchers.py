@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 import pandas as pd
+
 from seamfill.sdk.errors import FetchError
 from seamfill.sdk.fetchers import SyntheticFetcher
 from seamfill.sdk.types import Dataset, Series, TimeRange

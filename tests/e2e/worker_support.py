@@ -20,6 +20,7 @@ from typing import Any
 
 import grpc
 import yaml
+
 from seamfill.v1 import admin_pb2, admin_pb2_grpc, common_pb2, coverage_pb2, coverage_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pandas as pd
 import psycopg
 import pytest
+
 from seamfill.sdk.backfill import ChunkProgress, run_chunk
 from seamfill.sdk.errors import SchemaMismatch, StorageError
 from seamfill.sdk.fetchers import SyntheticFetcher

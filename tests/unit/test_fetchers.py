@@ -7,6 +7,7 @@ import asyncio
 import numpy as np
 import pandas as pd
 import pytest
+
 from seamfill.sdk.backfill import is_retryable, validate_frame
 from seamfill.sdk.errors import (
     ConfigError,

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
 from seamfill.sdk.backfill import validate_frame
 from seamfill.sdk.errors import FetchError
 from seamfill.sdk.types import Dataset, Series, TimeRange

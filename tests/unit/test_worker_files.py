@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from seamfill.sdk.backfill import validate_frame
 from seamfill.sdk.errors import FetchError
 from seamfill.sdk.fetchers import load_fetcher

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+
 from seamfill.sdk.errors import CoordinatorUnavailable, FetchError, LeaseLost
 from seamfill.sdk.sink import QuestDBSink
 from seamfill.sdk.types import Chunk, Dataset, Lease, Series, TimeRange

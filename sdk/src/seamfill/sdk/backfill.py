@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+
 from seamfill.sdk.errors import FetchError, SeamfillError
 from seamfill.sdk.fetchers import COLUMNS, Fetcher
 from seamfill.sdk.sink import QuestDBSink

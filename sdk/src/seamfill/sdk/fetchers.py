@@ -43,6 +43,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
+
 from seamfill.sdk.errors import ConfigError
 from seamfill.sdk.types import Dataset, Series, TimeRange
 

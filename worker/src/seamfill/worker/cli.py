@@ -8,6 +8,7 @@ import signal
 from collections.abc import Callable
 
 import click
+
 from seamfill.sdk.errors import ConfigError
 from seamfill.sdk.fetchers import Fetcher
 from seamfill.sdk.logs import configure

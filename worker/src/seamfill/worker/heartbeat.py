@@ -28,9 +28,15 @@ _UNSTOPPABLE = ("done", "completing")
 
 
 async def heartbeat_loop(worker: Worker) -> None:
-    """Beat until cancelled."""
+    """Beat every third of the TTL until cancelled; the TTL may change with any answer."""
+    last = time.monotonic()
     while True:
-        await asyncio.sleep(max(worker.ttl_ms / 3000, 0.05))
+        due = last + worker.ttl_ms / 3000 - time.monotonic()
+        if due > 0:
+            # Wake up often enough to notice a shorter TTL from the coordinator.
+            await asyncio.sleep(min(due, 0.2))
+            continue
+        last = time.monotonic()
         await beat_once(worker)
 
 

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pandas as pd
+
 from seamfill.sdk.errors import ConfigError, FetchError
 from seamfill.sdk.types import Dataset, Series, TimeRange
 from seamfill.worker.fetchers.files import interval_name

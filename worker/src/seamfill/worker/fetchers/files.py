@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from seamfill.sdk.errors import ConfigError, FetchError
 from seamfill.sdk.types import Dataset, Series, TimeRange
 
