@@ -270,3 +270,20 @@ def test_failures_print_the_error_name_and_exit_1(fleet_coordinator: RunningCoor
     assert re.match(r"^\w*NotFound: ", out.stderr), out.stderr
     out = seamfill_admin(fleet_coordinator.address, "coverage", "nope.ds/X")
     assert out.returncode == 1 and "NotFound: " in out.stderr, out.stderr
+
+
+def test_token_from_the_environment_and_role_errors(
+    coordinator_factory: Callable[..., RunningCoordinator],
+) -> None:
+    running = coordinator_factory(auth={"admin": ["adm-s3cret"], "reader": ["rd-s3cret"]})
+    runner = CliRunner()
+    ok = runner.invoke(
+        admin,
+        ["--coordinator", running.address, "datasets", "--json"],
+        env={"SEAMFILL_TOKEN": "adm-s3cret"},
+    )
+    assert ok.exit_code == 0 and json.loads(ok.stdout)[0]["name"] == running.dataset
+    missing = seamfill_admin(running.address, "stats")
+    assert missing.returncode == 1 and missing.stderr.startswith("Unauthenticated: ")
+    reader = seamfill_admin(running.address, "--token", "rd-s3cret", "stats")
+    assert reader.returncode == 1 and reader.stderr.startswith("PermissionDenied: ")
