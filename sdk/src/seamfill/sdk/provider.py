@@ -320,17 +320,22 @@ class AsyncSeamlessProvider:
     # -- helpers -----------------------------------------------------------------------------
 
     def series(self, node_id: str) -> Series:
-        """``dataset/symbol``, or a bare symbol of the settings' dataset (or table)."""
+        """``dataset/symbol``, or a bare symbol of the settings' dataset (or table).
+
+        With a default dataset configured, ``BTC/USDT`` is a symbol of it unless ``BTC`` is a
+        dataset this provider knows (or a dotted name like ``binance.ohlcv_1m``).
+        """
         if not isinstance(node_id, str) or not node_id:
             raise InvalidArgument(
                 "node_id must be 'dataset/symbol' or a symbol of the default "
                 "dataset (settings.dataset)"
             )
+        default = self.settings.dataset or self.settings.table
         if "/" in node_id:
             head, _, tail = node_id.partition("/")
-            if head in self._datasets or head == self.settings.dataset or "." in head:
+            known = {*self._datasets, self.settings.dataset, self.settings.table}
+            if head in known or "." in head or not default:
                 return Series(head, tail)
-        default = self.settings.dataset or self.settings.table
         if not default:
             raise InvalidArgument(
                 f"node_id {node_id!r} names no dataset: write it as "

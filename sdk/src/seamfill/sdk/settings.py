@@ -213,8 +213,12 @@ class SeamlessSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SeamlessSettings:
-        """Settings from ``SEAMFILL_*`` variables only."""
-        return cls.from_mapping(env_overrides(os.environ if env is None else env), where="env")
+        """Settings from ``SEAMFILL_*`` variables; ``SEAMFILL_CONFIG`` names a YAML file whose
+        ``seamless:`` section they override."""
+        env = os.environ if env is None else env
+        if env.get("SEAMFILL_CONFIG"):
+            return cls.from_yaml(env["SEAMFILL_CONFIG"], env=env)
+        return cls.from_mapping(env_overrides(env), where="env")
 
 
 _DEFAULT_QUESTDB_URL = "http://127.0.0.1:9000"
