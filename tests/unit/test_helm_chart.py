@@ -4,6 +4,9 @@ has what matters: probes, security context, labels, replicas, resources, the aut
 from __future__ import annotations
 
 import base64
+import shutil
+import subprocess
+from pathlib import Path
 
 import kubernetes_validate
 import pytest
@@ -259,10 +262,17 @@ def test_keda_scaled_object_scales_from_zero() -> None:
     assert trigger["type"] == "prometheus"
     query = trigger["metadata"]["query"]
     assert "max by (dataset) (seamfill_queue_depth{" in query
+    assert "max by (dataset) (seamfill_leases_in_flight{" in query
     assert f'namespace="{NAMESPACE}"' in query and f'service="{COORDINATOR}"' in query
     assert trigger["metadata"]["threshold"] == "50"
     assert "replicas" not in one(manifests, "Deployment", WORKER)["spec"]
     assert not find(manifests, "HorizontalPodAutoscaler")
+
+
+def test_keda_query_can_be_replaced() -> None:
+    sets = ("worker.autoscaling.keda.query=sum(seamfill_queue_depth)",)
+    so = one(render(("autoscaling-keda-values.yaml",), sets), "ScaledObject", WORKER)
+    assert so["spec"]["triggers"][0]["metadata"]["query"] == "sum(seamfill_queue_depth)"
 
 
 def test_hpa_cannot_scale_to_zero() -> None:
@@ -419,3 +429,20 @@ def test_trial_network_policy_admits_only_this_release() -> None:
     assert selector["matchExpressions"][0]["values"] == ["redis", "questdb"]
     peer = policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
     assert peer == {"app.kubernetes.io/name": "seamfill", "app.kubernetes.io/instance": "sf"}
+
+
+def test_keda_default_query_is_valid_promql(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool not found: apt-get install prometheus"
+    so = one(render(("autoscaling-keda-values.yaml",)), "ScaledObject", WORKER)
+    query = so["spec"]["triggers"][0]["metadata"]["query"]
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        yaml.safe_dump(
+            {"groups": [{"name": "keda", "rules": [{"record": "seamfill:backlog", "expr": query}]}]}
+        )
+    )
+    proc = subprocess.run(
+        [promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
