@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import socket
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,3 +102,54 @@ def test_sigterm_releases_chunks_to_the_other_worker_long_before_the_ttl(
     )
     assert {e["lease"] for e in b.events("seamless.backfill.succeeded")} == released
     assert sql(questdb_url, f'SELECT count() FROM "{table}"') == [[120]]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _metric(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{")
+    )
+
+
+def test_workers_wait_out_a_coordinator_that_is_away_and_reconnect(
+    fleet: Fleet, table: str, questdb_url: str
+) -> None:
+    ds = "e2e.away"
+    port = _free_port()
+    fleet.address = f"127.0.0.1:{port}"
+    # The worker starts first, with no coordinator to talk to: it backs off and keeps trying.
+    w = fleet.start_worker(
+        "w1", "--concurrency", "2", "--metrics-port", "0", env={"SEAMFILL_TEST_FETCH_DELAY": "0.2"}
+    )
+    metrics_port = int(w.stdout().rsplit(":", 1)[-1])
+    wait_for(
+        lambda: len(w.events("seamless.coordinator.unavailable")) >= 2,
+        30,
+        "the worker to notice the coordinator is away",
+    )
+    spec = {ds: {"table": table, "source": "scripted", "interval": "1m", "chunk_bars": 60}}
+    fleet.start_coordinator(spec, port=port)
+    job = fleet.ensure(ds, "SLOW-AWAY", T0, T0 + 20 * 60 * MIN)
+    wait_for(lambda: len(w.events("seamless.backfill.succeeded")) >= 4, 30, "some chunks done")
+    # The coordinator dies mid-backfill and comes back on the same address.
+    fleet.procs[-1].popen.kill()
+    fleet.procs[-1].popen.wait()
+    seen = len(w.events("seamless.coordinator.unavailable"))
+    wait_for(
+        lambda: len(w.events("seamless.coordinator.unavailable")) > seen,
+        30,
+        "the worker to notice the coordinator went away",
+    )
+    fleet.start_coordinator(spec, port=port)
+    wait_for(lambda: fleet.job_state(job) == common_pb2.JOB_STATE_DONE, 60, "the job to finish")
+    assert sql(questdb_url, f'SELECT count() FROM "{table}"') == [[1200]]
+    assert _metric(metrics_port, "seamfill_worker_rows_written_total") >= 1200
+    assert w.popen.poll() is None  # it never gave up

@@ -115,7 +115,9 @@ class Fleet:
         self._channel: grpc.Channel | None = None
         self.env = {**os.environ, "PYTHONPATH": str(REPO), "SEAMFILL_REDIS_URL": redis_url}
 
-    def start_coordinator(self, datasets: dict[str, dict[str, Any]], **settings: Any) -> str:
+    def start_coordinator(
+        self, datasets: dict[str, dict[str, Any]], port: int = 0, **settings: Any
+    ) -> str:
         config = {
             "redis_url": self.redis_url,
             "key_prefix": self.key_prefix,
@@ -130,14 +132,16 @@ class Fleet:
         path = self.workdir / "coordinator.yaml"
         path.write_text(yaml.safe_dump(config))
         proc = Proc(
-            "coordinator",
-            [SEAMFILL, "coordinator", "serve", "--config", str(path), "--port", "0"],
+            f"coordinator{len(self.procs)}",
+            [SEAMFILL, "coordinator", "serve", "--config", str(path), "--port", str(port)],
             self.workdir,
             self.env,
         )
         self.procs.append(proc)
         line = proc.wait_line("listening on")
         self.address = line.rsplit(" ", 1)[-1]
+        if self._channel is not None:
+            self._channel.close()
         self._channel = grpc.insecure_channel(self.address)
         return self.address
 
