@@ -145,8 +145,8 @@ def test_workers_drain(coordinator: RunningCoordinator) -> None:
     c.ensure_range(Series(coordinator.dataset, "Q"), TimeRange(0, HOUR))
     lease = c.acquire("w9", ["synthetic"]).leases[0]
     c.complete("w9", lease.lease_id, lease.token, 42)
-    (w,) = c.list_workers()
-    assert w.worker_id == "w9" and w.sources == ("synthetic",) and w.rows == 42
+    (w,) = wait_for(lambda: [w for w in c.list_workers() if w.rows == 42])
+    assert w.worker_id == "w9" and w.sources == ("synthetic",)
     assert c.drain_worker("w9").draining
     assert c.acquire("w9").drain
     with pytest.raises(errors.NotFound):

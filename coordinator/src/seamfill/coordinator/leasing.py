@@ -275,10 +275,12 @@ class Leasing:
         )
         return bool(int(granted)), int(wait_ms)
 
-    async def add_worker_rows(self, worker_id: str, rows: int) -> None:
-        if not worker_id or rows <= 0:
-            return
+    async def add_worker_rows(self, rows: dict[str, int]) -> None:
+        """Add completed rows to worker records (one pipelined round trip)."""
         try:
-            await self.store.redis.hincrby(self.keys.worker(worker_id), "rows", rows)
+            async with self.store.redis.pipeline(transaction=False) as p:
+                for worker_id, n in rows.items():
+                    p.hincrby(self.keys.worker(worker_id), "rows", n)
+                await p.execute()
         except (rexc.RedisError, OSError) as e:
             raise translate(e) from e

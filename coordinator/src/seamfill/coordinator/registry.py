@@ -38,6 +38,7 @@ class WorkerRegistry:
         self._hub = hub
         self._refresh_s = refresh_s
         self._seen: dict[str, _Seen] = {}
+        self._rows: dict[str, int] = {}
 
     async def seen(self, worker_id: str, sources: Sequence[str] | None) -> bool:
         """Note that ``worker_id`` called (``sources`` None: keep the recorded ones); returns
@@ -60,3 +61,20 @@ class WorkerRegistry:
         known = tuple(sources) if sources is not None else (entry.sources if entry else ())
         self._seen[worker_id] = _Seen(now, generation, known, draining)
         return draining
+
+    def add_rows(self, worker_id: str, rows: int) -> None:
+        """Count rows a worker completed; written to Redis in batches by :meth:`flush`."""
+        if worker_id and rows > 0:
+            self._rows[worker_id] = self._rows.get(worker_id, 0) + rows
+
+    async def flush(self) -> None:
+        """Write the counted rows (one pipeline for every worker); kept for a retry on failure."""
+        if not self._rows:
+            return
+        rows, self._rows = self._rows, {}
+        try:
+            await self._leasing.add_worker_rows(rows)
+        except Exception:
+            for w, n in rows.items():
+                self._rows[w] = self._rows.get(w, 0) + n
+            raise

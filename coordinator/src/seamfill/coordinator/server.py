@@ -41,8 +41,11 @@ SERVICE_NAMES = (
     leases_pb2.DESCRIPTOR.services_by_name["Leases"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
 )
-# Longest the reaper sleeps; it wakes sooner for the next lease deadline or retry time.
-_REAP_MAX_SLEEP_S = 2.0
+# Longest the reaper sleeps (capped at half the lease TTL); it wakes sooner for the next lease
+# deadline or retry time it knows of. Acquire reclaims expired leases too, so this only bounds
+# how late long-polling workers hear of an expiry.
+_REAP_MAX_SLEEP_S = 5.0
+_FLUSH_EVERY_S = 1.0
 _STATS_EVERY_S = 5.0
 
 
@@ -94,6 +97,7 @@ class Coordinator:
         await self._set_serving(True)
         await self.hub.start()
         self._tasks.append(asyncio.create_task(self._reaper(), name="seamfill-reaper"))
+        self._tasks.append(asyncio.create_task(self._flusher(), name="seamfill-flush"))
         if self.metrics_port:
             self._tasks.append(asyncio.create_task(self._gauges(), name="seamfill-gauges"))
         return self.port
@@ -109,6 +113,8 @@ class Coordinator:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
+        with contextlib.suppress(SeamfillError):
+            await self.runtime.workers.flush()
         await self.hub.stop()
         await self.store.close()
 
@@ -131,8 +137,9 @@ class Coordinator:
     async def _reaper(self) -> None:
         """Expired leases and due retries back to the queue. Every replica runs one; the
         scripts make concurrent runs safe. Also tracks whether Redis answers (health)."""
+        longest = min(_REAP_MAX_SLEEP_S, self.config.lease_ttl_ms / 2000)
         while True:
-            sleep = _REAP_MAX_SLEEP_S
+            sleep = longest
             try:
                 for name in sorted(self.config.datasets):
                     r = await self.runtime.leasing.reap(name)
@@ -157,6 +164,13 @@ class Coordinator:
                 await self._set_serving(False)
                 sleep = 1.0
             await asyncio.sleep(max(0.02, sleep))
+
+    async def _flusher(self) -> None:
+        """Batch the per-worker row counters into Redis once a second."""
+        while True:
+            await asyncio.sleep(_FLUSH_EVERY_S)
+            with contextlib.suppress(SeamfillError):
+                await self.runtime.workers.flush()
 
     async def _gauges(self) -> None:
         """Refresh the shared-state gauges from Redis (every replica reports the fleet's)."""

@@ -148,8 +148,7 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
         ds = rt.store.dataset(lease_id.partition("/")[0], "lease_id")
         metrics.CHUNKS_COMPLETED.labels(ds.name).inc()
         metrics.ROWS_COMPLETED.labels(ds.name, ds.source).inc(request.rows)
-        if request.worker_id:
-            await rt.leasing.add_worker_rows(request.worker_id, request.rows)
+        rt.workers.add_rows(request.worker_id, request.rows)
         for job in done:
             log_event(log, "seamless.job.done", job=job)
         return leases_pb2.CompleteResponse(jobs_done=done)
