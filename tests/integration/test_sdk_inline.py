@@ -4,14 +4,18 @@ strategies, SLA cut-offs, fingerprints and the live edge — against the real Qu
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pandas as pd
 import pytest
+from prometheus_client import REGISTRY
 
-from seamfill.sdk.errors import MissingData, SeamlessSLAExceeded
+from seamfill.sdk.errors import CoordinatorUnavailable, MissingData, SeamlessSLAExceeded
 from seamfill.sdk.fetchers import SyntheticFetcher
 from seamfill.sdk.provider import AsyncSeamlessProvider, SeamlessProvider
 from seamfill.sdk.settings import SeamlessSettings
@@ -187,3 +191,85 @@ def test_sync_form_serves_the_live_edge_after_history(questdb_url: str, table: s
     assert meta.live_rows > 0 and meta.source == "storage+live" and meta.complete
     assert (df["close"].iloc[-meta.live_rows :] == 50.5).all()
     assert len(df) == (meta.range.end_us - meta.range.start_us) // MIN
+
+
+@pytest.fixture
+def silent_coordinator() -> Iterator[str]:
+    """A TCP port that accepts connections and never answers: a hung coordinator."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError, OSError):
+                held.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+async def test_a_hung_coordinator_costs_only_the_storage_deadline(
+    questdb_url: str, table: str, silent_coordinator: str
+) -> None:
+    insert_bars(questdb_url, table, "BTC", grid(T0, 30))
+    s = settings(
+        questdb_url,
+        table,
+        strategy="seamless",
+        coordinator_url=silent_coordinator,
+        sla={"storage_deadline_ms": 300, "total_deadline_ms": 10_000},
+    )
+    async with AsyncSeamlessProvider(s) as p:
+        started = time.monotonic()
+        r = await p.read(T0, T0 + 40 * MIN, node_id="BTC", interval="1m")
+        elapsed = time.monotonic() - started
+        assert r.meta.degraded and r.meta.downgraded and "coordinator" in r.meta.reason
+        assert len(r.frame) == 30 and r.meta.gaps == (TimeRange(T0 + 30 * MIN, T0 + 40 * MIN),)
+        assert elapsed < 0.3 + 1.5
+    async with AsyncSeamlessProvider(s.with_overrides(strategy="fail_fast")) as p:
+        started = time.monotonic()
+        with pytest.raises(CoordinatorUnavailable):
+            await p.read(T0, T0 + 40 * MIN, node_id="BTC", interval="1m")
+        assert time.monotonic() - started < 0.3 + 1.5
+
+
+async def test_cache_serves_settled_complete_reads_only(questdb_url: str, table: str) -> None:
+    insert_bars(questdb_url, table, "ETH", grid(T0, 50))
+    hits = REGISTRY.get_sample_value("seamless_cache_hits_total") or 0.0
+    async with AsyncSeamlessProvider(settings(questdb_url, table, strategy="partial_fill")) as p:
+        first = await p.read(T0, T0 + 50 * MIN, node_id="ETH", interval="1m")
+        second = await p.read(T0 + 10 * MIN, T0 + 20 * MIN, node_id="ETH", interval="1m")
+        partial = await p.read(T0, T0 + 60 * MIN, node_id="ETH", interval="1m")
+        again = await p.read(T0, T0 + 60 * MIN, node_id="ETH", interval="1m")
+    assert first.meta.source == "storage" and second.meta.source == "cache"
+    assert len(second.frame) == 10 and second.frame["ts"].iloc[0].value // 1000 == T0 + 10 * MIN
+    assert partial.meta.source == again.meta.source == "storage" and partial.meta.gaps
+    assert REGISTRY.get_sample_value("seamless_cache_hits_total") == hits + 1
+
+
+async def test_fingerprint_policies(questdb_url: str, table: str) -> None:
+    insert_bars(questdb_url, table, "SOL", grid(T0, 10))
+    base = settings(questdb_url, table, strategy="partial_fill", cache_bytes=0)
+    async with AsyncSeamlessProvider(base) as p:
+        partial = await p.read(T0, T0 + 20 * MIN, node_id="SOL", interval="1m")
+    assert partial.meta.gaps and partial.meta.fingerprint is None
+    async with AsyncSeamlessProvider(base.with_overrides(preview_fingerprint=True)) as p:
+        preview = await p.read(T0, T0 + 20 * MIN, node_id="SOL", interval="1m")
+        early = await p.read(T0, T0 + 10 * MIN, node_id="SOL", interval="1m")
+    assert preview.meta.fingerprint is not None and preview.meta.fingerprint.preview
+    async with AsyncSeamlessProvider(base.with_overrides(early_fingerprint=True)) as p:
+        e = await p.read(T0, T0 + 10 * MIN, node_id="SOL", interval="1m")
+    assert e.meta.fingerprint is not None and e.meta.fingerprint.early
+    assert early.meta.fingerprint is not None and not early.meta.fingerprint.preview
+    # Sorted, duplicate-free rows: the early digest equals the normalised one.
+    assert e.meta.fingerprint.sha256 == early.meta.fingerprint.sha256

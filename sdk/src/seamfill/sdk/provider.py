@@ -96,8 +96,8 @@ class AsyncSeamlessProvider:
         series = self.series(node_id)
         st = ReadState.begin(series, to_range(start, end), self.settings, self.settings.strategy)
         await self._plan(st, interval)
-        if st.gaps and not st.degraded:
-            await self._backfill(st, wait=wait)
+        if st.gaps and not st.degraded and await self._backfill(st, wait=wait):
+            await self._plan(st, interval)
         return st.coverage_now()
 
     async def fill_missing(
