@@ -14,7 +14,7 @@ no-op spans and cost next to nothing.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -125,8 +125,9 @@ def grpc_metadata() -> list[tuple[str, str]]:
     return [(TRACEPARENT, tp)] if tp else []
 
 
-def context_from_metadata(metadata: Sequence[tuple[str, Any]] | None) -> otel_context.Context:
-    """The caller's context from gRPC invocation metadata (keys are lowercase on the wire)."""
+def context_from_metadata(metadata: Iterable[Any] | None) -> otel_context.Context:
+    """The caller's context from gRPC invocation metadata: ``(key, value)`` pairs (keys are
+    lowercase on the wire; values str or bytes)."""
     for key, value in metadata or ():
         if key == TRACEPARENT:
             text = value.decode() if isinstance(value, bytes) else str(value)
