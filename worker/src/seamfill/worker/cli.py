@@ -100,7 +100,7 @@ def _plugins(specs: tuple[str, ...]) -> dict[str, Callable[..., Fetcher]]:
 @click.option(
     "--acquire-wait-ms",
     type=click.IntRange(min=0),
-    default=10_000,
+    default=30_000,
     show_default=True,
     help="Long-poll time of one Acquire.",
 )
@@ -126,7 +126,6 @@ def run(
     log_level: str,
 ) -> None:
     """Run a worker until SIGTERM; then drain within the grace period and exit 0."""
-    configure(log_level.upper())
     try:
         config = WorkerConfig(
             coordinator=coordinator,
@@ -142,6 +141,7 @@ def run(
     except ConfigError as e:
         raise click.UsageError(e.message) from e
     extra = _plugins(fetcher_specs)
+    configure(log_level.upper())
     port = _serve_metrics(config.metrics_port)
     asyncio.run(_main(config, extra, port))
 

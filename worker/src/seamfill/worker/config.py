@@ -44,8 +44,9 @@ class WorkerConfig:
     """After SIGTERM, how long chunks that are already writing may take to finish."""
     token: str = ""
     """Bearer token of the worker role (empty when the coordinator is open)."""
-    acquire_wait_ms: int = 10_000
-    """Long-poll time of one Acquire when nothing is ready."""
+    acquire_wait_ms: int = 30_000
+    """Long-poll time of one Acquire when nothing is ready (new work wakes it at once, so an
+    idle worker costs a couple of calls a minute)."""
     visibility_timeout_s: float = 60.0
     """How long a written chunk may take to become visible before it fails retryable."""
     reconnect_max_s: float = 10.0
