@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import pandas as pd
 
@@ -34,10 +33,11 @@ from seamfill.sdk.settings import SeamlessSettings, Strategy
 from seamfill.sdk.sla import OnBreach
 from seamfill.sdk.storage import StorageReader
 from seamfill.sdk.timeconv import interval_to_us, to_range
+from seamfill.sdk.tracing import span, tracer
 from seamfill.sdk.types import Coverage, Dataset, Series
 
 logger = logging.getLogger("seamfill.sdk.provider")
-T = TypeVar("T")
+_TRACER = tracer("seamfill.sdk.provider")
 
 
 class AsyncSeamlessProvider:
@@ -116,9 +116,13 @@ class AsyncSeamlessProvider:
         st = ReadState.begin(series, to_range(start, end), self.settings, self.settings.strategy)
         total = st.budget.remaining("total", time.monotonic())
         deadline = asyncio.timeout(total)
+        attributes = {"seamless.dataset": series.dataset, "seamless.strategy": st.strategy.value}
         try:
-            async with deadline:
-                result = await self._read(st, interval)
+            # The span's context travels with EnsureRange onto the job and its leases, so one
+            # trace follows this read to the worker that filled its gap.
+            with span(_TRACER, "seamless.read", attributes=attributes):
+                async with deadline:
+                    result = await self._read(st, interval)
         except TimeoutError:
             if not deadline.expired():
                 raise
@@ -394,76 +398,11 @@ class AsyncSeamlessProvider:
         await self.aclose()
 
 
-class SeamlessProvider:
-    """The provider for plain (non-async) code: the asyncio provider on a private loop thread.
-
-    Use as a context manager, or call :meth:`close`. ``aio`` is the asyncio provider itself.
-    """
-
-    def __init__(
-        self,
-        settings: SeamlessSettings | None = None,
-        *,
-        fetcher: Any = None,
-        live_fetcher: Any = None,
-    ) -> None:
-        self.aio = AsyncSeamlessProvider(settings, fetcher=fetcher, live_fetcher=live_fetcher)
-        self.settings = self.aio.settings
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="seamfill-provider", daemon=True
-        )
-        self._thread.start()
-        self._closed = False
-
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        if self._closed:
-            coro.close()
-            raise InvalidArgument("the provider is closed: create a new one")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
-    def read(self, start: Any, end: Any, *, node_id: str, interval: Any = None) -> SeamlessResult:
-        """See :meth:`AsyncSeamlessProvider.read`."""
-        return self._call(self.aio.read(start, end, node_id=node_id, interval=interval))
-
-    def fetch(self, start: Any, end: Any, *, node_id: str, interval: Any = None) -> pd.DataFrame:
-        """See :meth:`AsyncSeamlessProvider.fetch`."""
-        return self._call(self.aio.fetch(start, end, node_id=node_id, interval=interval))
-
-    def coverage(
-        self, start: Any = None, end: Any = None, *, node_id: str, interval: Any = None
-    ) -> Coverage:
-        """See :meth:`AsyncSeamlessProvider.coverage`."""
-        return self._call(self.aio.coverage(start, end, node_id=node_id, interval=interval))
-
-    def ensure_range(
-        self, start: Any, end: Any, *, node_id: str, interval: Any = None, wait: bool = False
-    ) -> Coverage:
-        """See :meth:`AsyncSeamlessProvider.ensure_range`."""
-        return self._call(
-            self.aio.ensure_range(start, end, node_id=node_id, interval=interval, wait=wait)
-        )
-
-    def fill_missing(self, start: Any, end: Any, *, node_id: str, interval: Any = None) -> Coverage:
-        """See :meth:`AsyncSeamlessProvider.fill_missing`."""
-        return self._call(self.aio.fill_missing(start, end, node_id=node_id, interval=interval))
-
-    def close(self) -> None:
-        """Close the asyncio provider and stop the loop thread."""
-        if self._closed:
-            return
-        self._call(self.aio.aclose())
-        self._closed = True
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
-
-    def __enter__(self) -> SeamlessProvider:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 def _seconds(ms: int | None) -> float:
     return 30.0 if ms is None else max(1.0, ms / 1000.0)
+
+
+# The plain form lives in its own module (it only wraps this one); importable from here.
+from seamfill.sdk._sync import SeamlessProvider  # noqa: E402
+
+__all__ = ["AsyncSeamlessProvider", "SeamlessProvider"]
