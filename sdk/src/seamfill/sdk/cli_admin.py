@@ -8,9 +8,10 @@ token from ``--token`` or ``SEAMFILL_TOKEN``.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -224,11 +225,28 @@ def backfill_cmd(
         raise SystemExit(1)
 
 
+def _until_interrupted(updates: Iterator[Job], job: Job) -> Iterator[Job]:
+    """The job's updates until it ends or Ctrl-C, which stops watching, not the job."""
+    try:
+        yield from updates
+    except (KeyboardInterrupt, RuntimeError) as e:
+        # The sync client's stream cleanup can turn Ctrl-C into a RuntimeError raised from it.
+        if not isinstance(e, KeyboardInterrupt) and not isinstance(
+            e.__context__, KeyboardInterrupt
+        ):
+            raise
+        click.echo(
+            f"stopped watching; job {job.job_id} goes on (seamfill admin job {job.job_id})",
+            err=True,
+        )
+        raise SystemExit(130) from None
+
+
 def _watch(client: Any, job: Job, *, quiet: bool) -> Job:
     console = _console(stderr=quiet)
     with _render.progress(console) as bar:
         task = bar.add_task(str(job.series), total=max(1, job.progress.chunks_total))
-        for update in client.watch_job(job.job_id):
+        for update in _until_interrupted(client.watch_job(job.job_id), job):
             job = update
             p = job.progress
             bar.update(
@@ -403,7 +421,11 @@ def top_cmd(
             else:
                 console.print(_top.render(view))
         return
-    with Live(console=console, auto_refresh=False, screen=False) as live:
+    # Ctrl-C is how an operator leaves the live view: not an error.
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        Live(console=console, auto_refresh=False, screen=False) as live,
+    ):
         while True:
             time.sleep(interval)
             live.update(_top.render(sampler.sample()), refresh=True)
