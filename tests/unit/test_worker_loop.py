@@ -255,3 +255,25 @@ def test_backoff_grows_to_its_ceiling_with_jitter() -> None:
     assert 0.05 <= waits[0] <= 0.1 and all(0.5 <= w <= 1.0 for w in waits[4:])
     b.reset()
     assert b.next() <= 0.1
+
+
+async def test_drain_lets_writing_chunks_finish_within_the_grace_period() -> None:
+    from seamfill.worker.loop import Held
+
+    w = _worker(ScriptedLeases([]), Empty(), grace_seconds=0.3)
+    outcome: dict[str, str] = {}
+
+    async def job(name: str, seconds: float) -> None:
+        try:
+            await asyncio.sleep(seconds)
+            outcome[name] = "finished"
+        except asyncio.CancelledError:
+            outcome[name] = "cancelled"
+
+    for n, (stage, seconds) in enumerate([("fetching", 60), ("writing", 0.05), ("writing", 60)]):
+        held = Held(_lease(n), FAR)
+        held.progress.stage = stage
+        held.task = asyncio.create_task(job(f"{stage}{n}", seconds))
+        w.held[held.lease.lease_id] = held
+    await asyncio.wait_for(w._drain(), 5)
+    assert outcome == {"fetching0": "cancelled", "writing1": "finished", "writing2": "cancelled"}
