@@ -287,3 +287,35 @@ def test_token_from_the_environment_and_role_errors(
     assert missing.returncode == 1 and missing.stderr.startswith("Unauthenticated: ")
     reader = seamfill_admin(running.address, "--token", "rd-s3cret", "stats")
     assert reader.returncode == 1 and reader.stderr.startswith("PermissionDenied: ")
+
+
+def test_dead_letters_are_listed_shown_in_top_and_requeued(
+    coordinator_factory: Callable[..., RunningCoordinator],
+    tmp_path: Path,
+    questdb_url: str,
+    unique: str,
+) -> None:
+    """A files dataset whose dump directory is empty: every chunk fails terminally."""
+    ds = "cli.files_1m"
+    spec = {
+        **test_dataset_spec(f"clif_{unique}"),
+        "source": "files",
+        "options": {"root": str(tmp_path / "dumps")},
+    }
+    running = coordinator_factory({ds: spec}, max_attempts=2)
+    w = WorkerProcess(tmp_path, running.address, questdb_url, "wdead")
+    try:
+        addr = running.address
+        invoke(addr, "backfill", f"{ds}/BTCUSDT", "--start", str(T0), "--end", str(T0 + 120 * MIN))
+        dead = wait_for(
+            "two dead letters", lambda: len(d := invoke(addr, "dead-letters")) == 2 and d
+        )
+        assert all("no file for" in c["last_error"] and c["state"] == "dead" for c in dead)
+        view = invoke(addr, "top", "--once", "--interval", "0.2")
+        (row,) = [r for r in view["datasets"] if r["dataset"] == ds]
+        assert row["dead"] == 2 and len(view["dead_letters"]) == 2
+        text = seamfill_admin(addr, "dead-letters")
+        assert text.returncode == 0 and "no file for" in text.stdout
+        assert invoke(addr, "dead-letters", "--requeue", dead[0]["chunk_id"]) == {"requeued": 1}
+    finally:
+        w.stop()
