@@ -141,7 +141,7 @@ async def test_the_guides_snippets_run_against_the_fleet(
     meta = df.attrs["seamless"]
     assert provider.settings.coordinator is not None and provider.settings.publish_fingerprint
     assert len(df) >= 89 and df["ts"].is_unique and df["ts"].is_monotonic_increasing
-    assert meta.complete and not meta.degraded
+    assert meta.complete and not meta.degraded and meta.live_rows >= 1
 
     provider = EnhancedQuestDBProvider(
         dsn="postgresql://admin:quest@127.0.0.1:8812/qdb",

@@ -15,10 +15,17 @@ import pandas as pd
 import pytest
 from prometheus_client import REGISTRY
 
-from seamfill.sdk.errors import CoordinatorUnavailable, MissingData, SeamlessSLAExceeded
+from seamfill.sdk.errors import (
+    ConformanceError,
+    CoordinatorUnavailable,
+    MissingData,
+    SeamlessSLAExceeded,
+)
 from seamfill.sdk.fetchers import SyntheticFetcher
 from seamfill.sdk.provider import AsyncSeamlessProvider, SeamlessProvider
 from seamfill.sdk.settings import SeamlessSettings
+from seamfill.sdk.storage import StorageReader
+from seamfill.sdk.timeconv import us_to_iso
 from seamfill.sdk.types import Dataset, Series, TimeRange
 from tests.sdk_support import (
     MIN,
@@ -273,3 +280,47 @@ async def test_fingerprint_policies(questdb_url: str, table: str) -> None:
     assert early.meta.fingerprint is not None and not early.meta.fingerprint.preview
     # Sorted, duplicate-free rows: the early digest equals the normalised one.
     assert e.meta.fingerprint.sha256 == early.meta.fingerprint.sha256
+
+
+async def test_conformance_blocks_bad_stored_rows_unless_partial_ok(
+    questdb_url: str, table: str
+) -> None:
+    insert_bars(questdb_url, table, "BAD", grid(T0, 10))
+    reader_exec = StorageReader(questdb_url).exec
+    reader_exec(
+        f"INSERT INTO \"{table}\" VALUES ('{us_to_iso(T0 + 3 * MIN)}', 'BAD', 10, 8, 9, 9.5, 1)"
+    )  # high < low (dedup upsert replaces the bar)
+    reader_exec(
+        f"INSERT INTO \"{table}\" VALUES ('{us_to_iso(T0 + 5 * MIN)}', 'BAD', 10, 11, 9, NaN, 1)"
+    )  # a non-finite close
+    reader_exec(
+        f"INSERT INTO \"{table}\" VALUES ('{us_to_iso(T0 + 7 * MIN + 1_000_000)}', "
+        "'BAD', 10, 11, 9, 10.5, 1)"
+    )  # one second off the minute grid
+    wait_for_rows = 11
+    s = settings(
+        questdb_url,
+        table,
+        strategy="fail_fast",
+        cache_bytes=0,
+        conformance={"severities": {"gaps": "ignore"}},
+    )
+    async with AsyncSeamlessProvider(s) as p:
+        for _ in range(200):
+            try:
+                await p.read(T0, T0 + 10 * MIN, node_id="BAD", interval="1m")
+            except ConformanceError as e:
+                report = e.report
+                if sum(report.counts.values()) >= 3 and report.rows_in == wait_for_rows:
+                    break
+            await asyncio.sleep(0.05)
+        assert report.counts["ohlc"] == 1 and report.counts["non_finite"] == 1
+        assert report.counts["grid"] == 1
+    async with AsyncSeamlessProvider(s.with_overrides(partial_ok=True)) as p:
+        r = await p.read(T0, T0 + 10 * MIN, node_id="BAD", interval="1m")
+    assert r.meta.conformance is not None and r.meta.conformance.errors == {
+        "grid": 1,
+        "ohlc": 1,
+        "non_finite": 1,
+    }
+    assert len(r.frame) == 11
