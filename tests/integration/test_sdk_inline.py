@@ -324,3 +324,12 @@ async def test_conformance_blocks_bad_stored_rows_unless_partial_ok(
         "non_finite": 1,
     }
     assert len(r.frame) == 11
+
+
+async def test_the_callers_interval_holds_through_the_fill(questdb_url: str, table: str) -> None:
+    s = settings(questdb_url, table, strategy="auto_backfill")  # settings say 1m
+    async with AsyncSeamlessProvider(s, fetcher=CountingFetcher()) as p:
+        r = await p.read(T0, T0 + 60 * MIN, node_id="FIVE", interval=300)
+        cov = await p.coverage(T0, T0 + 60 * MIN, node_id="FIVE", interval="5min")
+    assert len(r.frame) == 12 and r.meta.interval_us == 5 * MIN and r.meta.complete
+    assert cov.complete

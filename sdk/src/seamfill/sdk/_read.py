@@ -64,6 +64,8 @@ class ReadState:
     downgraded: bool = False
     reason: str = ""
     live_rows: int = 0
+    interval: Any = None
+    """The interval the caller gave (``None``: the dataset's own)."""
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @classmethod

@@ -32,9 +32,9 @@ from seamfill.sdk.result import SeamlessResult
 from seamfill.sdk.settings import SeamlessSettings, Strategy
 from seamfill.sdk.sla import OnBreach
 from seamfill.sdk.storage import StorageReader
-from seamfill.sdk.timeconv import interval_to_us, to_range
+from seamfill.sdk.timeconv import interval_to_us, to_range, to_us
 from seamfill.sdk.tracing import span, tracer
-from seamfill.sdk.types import Coverage, Dataset, Series
+from seamfill.sdk.types import Coverage, Dataset, Series, TimeRange
 
 logger = logging.getLogger("seamfill.sdk.provider")
 _TRACER = tracer("seamfill.sdk.provider")
@@ -80,11 +80,9 @@ class AsyncSeamlessProvider:
     ) -> Coverage:
         """What storage covers of the range (default: the epoch until now)."""
         series = self.series(node_id)
-        rng = to_range(
-            start if start is not None else 0,
-            end if end is not None else time.time_ns() // 1_000,
-            unit=None if start is not None else "us",
-        )
+        start_us = to_us(start, "start") if start is not None else 0
+        end_us = to_us(end, "end") if end is not None else time.time_ns() // 1_000
+        rng = TimeRange(start_us, max(start_us, end_us)).validate()
         st = ReadState.begin(series, rng, self.settings, strategy=Strategy.FAIL_FAST)
         await self._plan(st, interval)
         return st.coverage_now()
@@ -189,7 +187,7 @@ class AsyncSeamlessProvider:
             return
         if filled:
             st.frame = None  # stale: re-read after the fill
-            await self._plan(st, None, again=True)
+            await self._plan(st, st.interval)
             return
         stage = st.budget.binding_stage("backfill", time.monotonic())
         if self._must_raise(st):
@@ -210,7 +208,7 @@ class AsyncSeamlessProvider:
             job=st.job_id,
         )
         st.frame = None
-        await self._plan(st, None, again=True)
+        await self._plan(st, st.interval)
 
     def _must_raise(self, st: ReadState) -> bool:
         on = self.settings.sla.on_breach
@@ -226,8 +224,9 @@ class AsyncSeamlessProvider:
 
     # -- stages ------------------------------------------------------------------------------
 
-    async def _plan(self, st: ReadState, interval: Any, *, again: bool = False) -> None:
+    async def _plan(self, st: ReadState, interval: Any) -> None:
         """Dataset, settled edge and coverage of the read (from the coordinator, or storage)."""
+        st.interval = interval
         with st.timed("coverage"):
             if self.settings.coordinator is None:
                 dataset = self._local_dataset(st.series, interval)
