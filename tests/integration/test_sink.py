@@ -193,3 +193,23 @@ async def test_an_empty_source_is_covered_empty_and_writes_nothing(
     ds = _ds(table)
     rows = await run_chunk(Empty(), sink, Series(ds.name, "X"), TimeRange(T0, T0 + MIN), ds)
     assert rows == 0
+
+
+async def test_the_fingerprint_of_a_chunk_matches_its_rows_read_back(
+    sink: QuestDBSink, table: str
+) -> None:
+    from seamfill.sdk.fingerprint import digest
+
+    ds = _ds(table)
+    series = Series(ds.name, "FP")
+    rng = TimeRange(T0, T0 + 100 * MIN)
+    progress = ChunkProgress()
+    await run_chunk(SyntheticFetcher(), sink, series, rng, ds, progress=progress, fingerprint=True)
+    body = await sink.exec(
+        f"SELECT ts, open, high, low, close, volume FROM \"{table}\" "
+        "WHERE symbol = 'FP' ORDER BY ts"
+    )
+    frame = pd.DataFrame(body["dataset"], columns=["ts", "open", "high", "low", "close", "volume"])
+    frame["ts"] = pd.to_datetime(frame["ts"]).dt.tz_localize(None).astype("datetime64[us]")
+    assert len(progress.fingerprint) == 64
+    assert digest(frame, series, rng, 0) == progress.fingerprint

@@ -146,3 +146,10 @@ def test_retryable_classification() -> None:
     assert is_retryable(StorageError("not visible"))
     assert is_retryable(TimeoutError())
     assert not is_retryable(ValueError())
+
+
+def test_validate_frame_puts_rows_in_time_order() -> None:
+    frame = _bars([T0 + 2 * MIN, T0, T0 + MIN]).assign(open=[3.0, 1.0, 2.0])
+    out = validate_frame(frame, SERIES, TimeRange(T0, T0 + 10 * MIN), DS)
+    assert out["open"].tolist() == [1.0, 2.0, 3.0]
+    assert out["ts"].is_monotonic_increasing

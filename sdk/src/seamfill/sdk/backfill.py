@@ -42,6 +42,9 @@ class ChunkProgress:
     """Seconds spent writing (the ILP transaction)."""
     visible_s: float = 0.0
     """Seconds from the commit until the rows were visible."""
+    fingerprint: str = ""
+    """sha256 of the rows written (:func:`seamfill.sdk.fingerprint.digest`, as-of 0), when
+    asked for: a later read of the chunk's range gives the same digest."""
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -78,6 +81,26 @@ def _ts_us(frame: pd.DataFrame, series: Series, range: TimeRange) -> NDArray[np.
     )
 
 
+def _check_times(ts: NDArray[np.int64], series: Series, range: TimeRange, dataset: Dataset) -> None:
+    """``ts`` (sorted) lies in ``range``; bars sit on the grid, once each."""
+    outside = (ts < range.start_us) | (ts >= range.end_us)
+    if outside.any():
+        first = int(ts[outside][0])
+        raise _bad(series, range, f"{int(outside.sum())} row(s) outside the range, e.g. ts={first}")
+    if dataset.kind != "bars":
+        return
+    off = ts % dataset.interval_us != 0
+    if off.any():
+        raise _bad(
+            series,
+            range,
+            f"{int(off.sum())} bar(s) off the {dataset.interval_us}us grid, "
+            f"e.g. ts={int(ts[off][0])}",
+        )
+    if (np.diff(ts) == 0).any():
+        raise _bad(series, range, "duplicate bar timestamps")
+
+
 def validate_frame(
     frame: object, series: Series, range: TimeRange, dataset: Dataset
 ) -> pd.DataFrame:
@@ -98,24 +121,14 @@ def validate_frame(
     if frame.empty:
         return frame.loc[:, list(columns)]
     ts = _ts_us(frame, series, range)
-    outside = (ts < range.start_us) | (ts >= range.end_us)
-    if outside.any():
-        first = int(ts[outside][0])
-        raise _bad(series, range, f"{int(outside.sum())} row(s) outside the range, e.g. ts={first}")
-    if dataset.kind == "bars":
-        off = ts % dataset.interval_us != 0
-        if off.any():
-            raise _bad(
-                series,
-                range,
-                f"{int(off.sum())} bar(s) off the {dataset.interval_us}us "
-                f"grid, e.g. ts={int(ts[off][0])}",
-            )
-        if len(np.unique(ts)) != len(ts):
-            raise _bad(series, range, "duplicate bar timestamps")
+    rows: pd.DataFrame = frame
+    if not bool((np.diff(ts) >= 0).all()):  # rows in time order, as readers see them
+        order = np.argsort(ts, kind="stable")
+        rows, ts = frame.iloc[order], ts[order]
+    _check_times(ts, series, range, dataset)
     out = {"ts": ts.astype("datetime64[us]")}
     for name in columns[1:]:
-        col = frame[name]
+        col = rows[name]
         if name in ("trade_id", "side"):
             out[name] = col if isinstance(col.dtype, pd.CategoricalDtype) else col.astype("string")
             continue
@@ -123,7 +136,7 @@ def validate_frame(
             out[name] = pd.to_numeric(col, errors="raise").astype(np.float64)
         except (TypeError, ValueError) as e:
             raise _bad(series, range, f"column {name!r} is not numeric ({e})") from e
-    return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
+    return pd.DataFrame(out, index=rows.index).reset_index(drop=True)
 
 
 async def run_chunk(
@@ -134,6 +147,7 @@ async def run_chunk(
     dataset: Dataset,
     *,
     progress: ChunkProgress | None = None,
+    fingerprint: bool = False,
 ) -> int:
     """Backfill one chunk; the rows written and visible (0 = the source has none: covered-empty).
 
@@ -170,6 +184,10 @@ async def run_chunk(
     state.write_s = time.perf_counter() - t0
     last = int(frame["ts"].to_numpy(dtype=np.int64).max())
     state.rows, state.until_us = rows, min(last + dataset.interval_us, range.end_us)
+    if fingerprint:
+        from seamfill.sdk.fingerprint import digest
+
+        state.fingerprint = digest(frame, series, range, 0)
     state.stage = "verifying"
     t0 = time.perf_counter()
     await sink.wait_visible(dataset, series.symbol, range, rows)

@@ -216,6 +216,7 @@ class Worker:
                     chunk.range,
                     ds,
                     progress=held.progress,
+                    fingerprint=True,
                 )
             self._observe(held)
             await self._complete(held, rows)
@@ -243,7 +244,11 @@ class Worker:
             await self._retrying(
                 held,
                 lambda: self.leases.complete(
-                    self.config.worker_id, lease.lease_id, lease.token, rows
+                    self.config.worker_id,
+                    lease.lease_id,
+                    lease.token,
+                    rows,
+                    held.progress.fingerprint,
                 ),
             )
         except (FailedPrecondition, NotFound) as e:
