@@ -8,13 +8,16 @@ range stops being covered. The rewrite of the coverage is one script.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from seamfill.coordinator import planner
 from seamfill.coordinator.store import Store
 from seamfill.sdk import ranges
 from seamfill.sdk.errors import StorageError
-from seamfill.sdk.sink import QuestDBSink, quote_literal
 from seamfill.sdk.types import Series, TimeRange
+
+if TYPE_CHECKING:
+    from seamfill.sdk.sink import QuestDBSink
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,8 @@ async def cells_with_rows(
     sink: QuestDBSink, table: str, symbol: str, r: TimeRange, span: int
 ) -> dict[int, int]:
     """Rows per cell start of ``symbol`` in ``r``. A missing table holds no rows."""
+    from seamfill.sdk.sink import quote_literal
+
     sql = (
         f'SELECT cast(ts AS LONG) / {int(span)} AS cell, count() AS n FROM "{table}" '
         f"WHERE symbol = {quote_literal(symbol)} AND ts >= {int(r.start_us)} "
@@ -47,6 +52,9 @@ async def reconcile(store: Store, series: Series, r: TimeRange) -> Reconciled:
     """Replace the coverage of ``r`` by the cells QuestDB holds rows in."""
     ds = store.dataset(series.dataset)
     planner.check_range(r, ds, max_chunks=store.config.max_job_chunks * 10)
+    # Imported here: the sink needs pandas, which a replica loads only if it ever reconciles.
+    from seamfill.sdk.sink import QuestDBSink
+
     storage = store.config.storage_for(ds)
     sink = QuestDBSink(storage.http)
     span = ds.chunk_span_us

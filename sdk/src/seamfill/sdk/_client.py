@@ -15,32 +15,41 @@ Addresses: ``host:port``, ``grpc://host:port`` (plaintext), ``grpcs://host:port`
 from __future__ import annotations
 
 import asyncio
-import enum
+import functools
+import inspect
 import threading
 from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
 
 from seamfill.sdk import _convert as cv
-from seamfill.sdk import errors
+from seamfill.sdk._client_admin import AdminCalls
+from seamfill.sdk._client_types import (
+    AcquireResult,
+    DatasetStats,
+    Directive,
+    FailResult,
+    HeartbeatResult,
+    LeaseStatus,
+    Progress,
+    ReconcileResult,
+    Stats,
+    WorkerInfo,
+    error_from_rpc,
+    parse_address,
+)
 from seamfill.sdk.types import (
-    Chunk,
     Coverage,
     Dataset,
     Job,
-    JobState,
-    Lease,
     Priority,
     Series,
     TimeRange,
 )
 from seamfill.v1 import (
-    admin_pb2,
     admin_pb2_grpc,
-    common_pb2,
     coverage_pb2,
     coverage_pb2_grpc,
     leases_pb2,
@@ -66,145 +75,7 @@ __all__ = [
 T = TypeVar("T")
 
 
-class Directive(enum.Enum):
-    """What a heartbeat answer tells the holder of a lease."""
-
-    CONTINUE = 1
-    STOP_CANCELLED = 2
-    STOP_PAUSED = 3
-    LOST = 4
-
-
-@dataclass(frozen=True, slots=True)
-class AcquireResult:
-    leases: tuple[Lease, ...]
-    ttl_ms: int
-    drain: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """A heartbeat's report for one lease: written up to ``until_us``, ``rows`` so far."""
-
-    lease_id: str
-    token: int
-    until_us: int = 0
-    rows: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseStatus:
-    lease_id: str
-    directive: Directive
-    deadline_us: int = 0
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class HeartbeatResult:
-    statuses: tuple[LeaseStatus, ...]
-    ttl_ms: int
-    drain: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class FailResult:
-    attempts: int
-    dead_lettered: bool
-    retry_at_us: int
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
-    worker_id: str
-    sources: tuple[str, ...]
-    last_seen_us: int
-    leases: int
-    draining: bool
-    rows: int
-
-
-@dataclass(frozen=True, slots=True)
-class DatasetStats:
-    dataset: str
-    queued: int
-    leased: int
-    backoff: int
-    dead: int
-    rows_done: int
-    rows_per_second: float
-    chunks_done: int
-    lease_expiries: int
-
-
-@dataclass(frozen=True, slots=True)
-class Stats:
-    datasets: tuple[DatasetStats, ...]
-    jobs_running: int
-    workers: int
-    as_of_us: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReconcileResult:
-    covered: tuple[TimeRange, ...]
-    removed: tuple[TimeRange, ...]
-    added: tuple[TimeRange, ...]
-    rows: int
-
-
-def parse_address(address: str, tls: bool = False) -> tuple[str, bool]:
-    """(``host:port``, use TLS) of a coordinator address in any accepted form."""
-    text = address.strip()
-    for scheme, secure, default_port in (
-        ("grpcs://", True, 443),
-        ("https://", True, 443),
-        ("grpc://", False, 50051),
-        ("http://", False, 80),
-    ):
-        if text.startswith(scheme):
-            rest = text[len(scheme) :].rstrip("/")
-            if not rest:
-                break
-            host_port = rest if ":" in rest.rsplit("]", 1)[-1] else f"{rest}:{default_port}"
-            return host_port, secure or tls
-    else:
-        if text and "://" not in text and ":" in text:
-            return text, tls
-    raise errors.ConfigError(
-        f"coordinator address {address!r} is not host:port, grpc://host:port, grpcs://host:port "
-        "or https://host[:port]: e.g. 127.0.0.1:50051"
-    )
-
-
-def _error(e: grpc.aio.AioRpcError) -> errors.SeamfillError:
-    name = ""
-    trailing: Any = e.trailing_metadata() or ()
-    for key, value in trailing:
-        if key == "seamfill-error":
-            name = value.decode() if isinstance(value, bytes) else str(value)
-    code = e.code()
-    cls = errors.by_name(name) if name else None
-    if cls is None or cls is errors.FetchError:
-        cls = errors.BY_CODE_NAME.get(code.name, errors.SeamfillError)
-    details = e.details() or code.name
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not name:
-        details = f"coordinator unavailable ({code.name}): {details}"
-    return cls(details)
-
-
-def _job_states(states: Sequence[JobState]) -> list[Any]:
-    table = {
-        JobState.RUNNING: common_pb2.JOB_STATE_RUNNING,
-        JobState.PAUSED: common_pb2.JOB_STATE_PAUSED,
-        JobState.CANCELLED: common_pb2.JOB_STATE_CANCELLED,
-        JobState.DONE: common_pb2.JOB_STATE_DONE,
-        JobState.FAILED: common_pb2.JOB_STATE_FAILED,
-    }
-    return [table[s] for s in states]
-
-
-class CoordinatorClient:
+class CoordinatorClient(AdminCalls):
     """asyncio client of the coordinator's Coverage, Leases and Admin services."""
 
     def __init__(
@@ -246,7 +117,7 @@ class CoordinatorClient:
         try:
             return await method(request, timeout=timeout or self.timeout_s, metadata=self._metadata)
         except grpc.aio.AioRpcError as e:
-            raise _error(e) from None
+            raise error_from_rpc(e) from None
 
     # -- Coverage ------------------------------------------------------------------------------
 
@@ -314,7 +185,7 @@ class CoordinatorClient:
                 req, timeout=self.timeout_s + wait_ms / 1000, metadata=md
             )
         except grpc.aio.AioRpcError as e:
-            raise _error(e) from None
+            raise error_from_rpc(e) from None
         job = cv.job_from_pb(m.job) if m.job_id else None
         return job, cv.coverage_from_pb(m.coverage)
 
@@ -328,7 +199,7 @@ class CoordinatorClient:
             async for m in call:
                 yield cv.job_from_pb(m)
         except grpc.aio.AioRpcError as e:
-            raise _error(e) from None
+            raise error_from_rpc(e) from None
         finally:
             call.cancel()
 
@@ -431,117 +302,12 @@ class CoordinatorClient:
         )
         return m.granted, m.retry_after_ms
 
-    # -- Admin ---------------------------------------------------------------------------------
-
-    async def list_jobs(self, states: Sequence[JobState] = (), limit: int = 100) -> list[Job]:
-        m = await self._call(
-            self._admin.ListJobs, admin_pb2.ListJobsRequest(states=_job_states(states), limit=limit)
-        )
-        return [cv.job_from_pb(j) for j in m.jobs]
-
-    async def _job_call(self, method: Any, job_id: str) -> Job:
-        return cv.job_from_pb(await self._call(method, admin_pb2.JobRequest(job_id=job_id)))
-
-    async def get_job(self, job_id: str) -> Job:
-        return await self._job_call(self._admin.GetJob, job_id)
-
-    async def pause_job(self, job_id: str) -> Job:
-        return await self._job_call(self._admin.PauseJob, job_id)
-
-    async def resume_job(self, job_id: str) -> Job:
-        return await self._job_call(self._admin.ResumeJob, job_id)
-
-    async def cancel_job(self, job_id: str) -> Job:
-        return await self._job_call(self._admin.CancelJob, job_id)
-
-    async def list_leases(self, dataset: str = "", limit: int = 100) -> list[Lease]:
-        m = await self._call(
-            self._admin.ListLeases, admin_pb2.ListLeasesRequest(dataset=dataset, limit=limit)
-        )
-        return [cv.lease_from_pb(x) for x in m.leases]
-
-    async def list_workers(self) -> list[WorkerInfo]:
-        m = await self._call(self._admin.ListWorkers, admin_pb2.ListWorkersRequest())
-        return [_worker(w) for w in m.workers]
-
-    async def drain_worker(self, worker_id: str) -> WorkerInfo:
-        return _worker(
-            await self._call(
-                self._admin.DrainWorker, admin_pb2.DrainWorkerRequest(worker_id=worker_id)
-            )
-        )
-
-    async def list_dead_letters(self, dataset: str = "", limit: int = 100) -> list[Chunk]:
-        m = await self._call(
-            self._admin.ListDeadLetters,
-            admin_pb2.ListDeadLettersRequest(dataset=dataset, limit=limit),
-        )
-        return [cv.chunk_from_pb(c) for c in m.chunks]
-
-    async def requeue_dead_letters(self, chunk_ids: Sequence[str] = (), all: bool = False) -> int:
-        m = await self._call(
-            self._admin.RequeueDeadLetters,
-            admin_pb2.RequeueDeadLettersRequest(chunk_ids=list(chunk_ids), all=all),
-        )
-        return int(m.requeued)
-
-    async def list_datasets(self) -> list[Dataset]:
-        m = await self._call(self._admin.ListDatasets, admin_pb2.ListDatasetsRequest())
-        return [cv.dataset_from_pb(d) for d in m.datasets]
-
-    async def get_stats(self) -> Stats:
-        m = await self._call(self._admin.GetStats, admin_pb2.GetStatsRequest())
-        return Stats(
-            tuple(
-                DatasetStats(
-                    d.dataset,
-                    d.queued,
-                    d.leased,
-                    d.backoff,
-                    d.dead,
-                    d.rows_done,
-                    d.rows_per_second,
-                    d.chunks_done,
-                    d.lease_expiries,
-                )
-                for d in m.datasets
-            ),
-            m.jobs_running,
-            m.workers,
-            m.as_of_us,
-        )
-
-    async def reconcile(self, series: Series, range: TimeRange) -> ReconcileResult:
-        m = await self._call(
-            self._admin.Reconcile,
-            admin_pb2.ReconcileRequest(series=cv.series_to_pb(series), range=cv.range_to_pb(range)),
-            timeout=120.0,
-        )
-        return ReconcileResult(
-            cv.ranges_from_pb(m.covered),
-            cv.ranges_from_pb(m.removed),
-            cv.ranges_from_pb(m.added),
-            m.rows,
-        )
-
-
-def _worker(w: admin_pb2.Worker) -> WorkerInfo:
-    return WorkerInfo(w.worker_id, tuple(w.sources), w.last_seen_us, w.leases, w.draining, w.rows)
-
 
 class SyncCoordinatorClient:
-    """The :class:`CoordinatorClient` calls for synchronous code (one private loop thread)."""
+    """Every :class:`CoordinatorClient` call for synchronous code: same names, same arguments,
+    same results (it runs a private event loop in a background thread)."""
 
-    def __init__(
-        self,
-        address: str,
-        *,
-        token: str | None = None,
-        tls: bool = False,
-        timeout_s: float = 10.0,
-        timeout: float | None = None,
-        root_certificates: bytes | None = None,
-    ) -> None:
+    def __init__(self, address: str, **kw: Any) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, daemon=True, name="seamfill-client"
@@ -549,14 +315,7 @@ class SyncCoordinatorClient:
         self._thread.start()
 
         async def make() -> CoordinatorClient:
-            return CoordinatorClient(
-                address,
-                token=token,
-                tls=tls,
-                timeout_s=timeout_s,
-                timeout=timeout,
-                root_certificates=root_certificates,
-            )
+            return CoordinatorClient(address, **kw)
 
         try:
             self._client = self._run(make())
@@ -574,6 +333,17 @@ class SyncCoordinatorClient:
         self._thread.join(5)
         self._loop.close()
 
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if name.startswith("_") or not inspect.iscoroutinefunction(method):
+            raise AttributeError(name)
+
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._run(method(*args, **kwargs))
+
+        return call
+
     def close(self) -> None:
         if self._loop.is_closed():
             return
@@ -587,6 +357,7 @@ class SyncCoordinatorClient:
         self.close()
 
     def watch_job(self, job_id: str, interval_ms: int = 0) -> Iterator[Job]:
+        """Job progress until it ends (the last item is the finished job)."""
         agen = self._client.watch_job(job_id, interval_ms)
         try:
             while True:
@@ -596,88 +367,3 @@ class SyncCoordinatorClient:
                     return
         finally:
             self._run(agen.aclose())  # type: ignore[attr-defined]
-
-    def get_coverage(self, series: Series, range: TimeRange) -> Coverage:
-        return self._run(self._client.get_coverage(series, range))
-
-    def get_dataset(self, series: Series, range: TimeRange) -> Dataset:
-        return self._run(self._client.get_dataset(series, range))
-
-    def ensure_range(
-        self, series: Series, range: TimeRange, priority: Priority = Priority.NORMAL, **kw: Any
-    ) -> Job | None:
-        return self._run(self._client.ensure_range(series, range, priority, **kw))
-
-    def ensure_range_with_coverage(
-        self, series: Series, range: TimeRange, priority: Priority = Priority.NORMAL, **kw: Any
-    ) -> tuple[Job | None, Coverage]:
-        return self._run(self._client.ensure_range_with_coverage(series, range, priority, **kw))
-
-    def publish_fingerprint(self, fp: Any) -> Any:
-        return self._run(self._client.publish_fingerprint(fp))
-
-    def get_fingerprints(self, series: Series, limit: int = 100) -> list[Any]:
-        return self._run(self._client.get_fingerprints(series, limit))
-
-    def acquire(
-        self, worker_id: str, sources: Sequence[str] = (), max: int = 1, wait_ms: int = 0
-    ) -> AcquireResult:
-        return self._run(self._client.acquire(worker_id, sources, max, wait_ms))
-
-    def heartbeat(self, worker_id: str, progress: Sequence[Progress]) -> HeartbeatResult:
-        return self._run(self._client.heartbeat(worker_id, progress))
-
-    def complete(
-        self, worker_id: str, lease_id: str, token: int, rows: int, fingerprint: str = ""
-    ) -> list[str]:
-        return self._run(self._client.complete(worker_id, lease_id, token, rows, fingerprint))
-
-    def fail(
-        self, worker_id: str, lease_id: str, token: int, reason: str, retryable: bool
-    ) -> FailResult:
-        return self._run(self._client.fail(worker_id, lease_id, token, reason, retryable))
-
-    def release(self, worker_id: str, lease_id: str, token: int) -> None:
-        self._run(self._client.release(worker_id, lease_id, token))
-
-    def take_tokens(self, worker_id: str, source: str, tokens: int = 1) -> tuple[bool, int]:
-        return self._run(self._client.take_tokens(worker_id, source, tokens))
-
-    def list_jobs(self, states: Sequence[JobState] = (), limit: int = 100) -> list[Job]:
-        return self._run(self._client.list_jobs(states, limit))
-
-    def get_job(self, job_id: str) -> Job:
-        return self._run(self._client.get_job(job_id))
-
-    def pause_job(self, job_id: str) -> Job:
-        return self._run(self._client.pause_job(job_id))
-
-    def resume_job(self, job_id: str) -> Job:
-        return self._run(self._client.resume_job(job_id))
-
-    def cancel_job(self, job_id: str) -> Job:
-        return self._run(self._client.cancel_job(job_id))
-
-    def list_leases(self, dataset: str = "", limit: int = 100) -> list[Lease]:
-        return self._run(self._client.list_leases(dataset, limit))
-
-    def list_workers(self) -> list[WorkerInfo]:
-        return self._run(self._client.list_workers())
-
-    def drain_worker(self, worker_id: str) -> WorkerInfo:
-        return self._run(self._client.drain_worker(worker_id))
-
-    def list_dead_letters(self, dataset: str = "", limit: int = 100) -> list[Chunk]:
-        return self._run(self._client.list_dead_letters(dataset, limit))
-
-    def requeue_dead_letters(self, chunk_ids: Sequence[str] = (), all: bool = False) -> int:
-        return self._run(self._client.requeue_dead_letters(chunk_ids, all))
-
-    def list_datasets(self) -> list[Dataset]:
-        return self._run(self._client.list_datasets())
-
-    def get_stats(self) -> Stats:
-        return self._run(self._client.get_stats())
-
-    def reconcile(self, series: Series, range: TimeRange) -> ReconcileResult:
-        return self._run(self._client.reconcile(series, range))

@@ -1,0 +1,154 @@
+"""Values the coordinator client returns, address parsing, and RpcError -> seamfill error."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from seamfill.sdk import errors
+from seamfill.sdk.types import Lease, TimeRange
+
+__all__ = [
+    "AcquireResult",
+    "DatasetStats",
+    "Directive",
+    "FailResult",
+    "HeartbeatResult",
+    "LeaseStatus",
+    "Progress",
+    "ReconcileResult",
+    "Stats",
+    "WorkerInfo",
+    "error_from_rpc",
+    "parse_address",
+]
+
+
+class Directive(enum.Enum):
+    """What a heartbeat answer tells the holder of a lease."""
+
+    CONTINUE = 1
+    STOP_CANCELLED = 2
+    STOP_PAUSED = 3
+    LOST = 4
+
+
+@dataclass(frozen=True, slots=True)
+class AcquireResult:
+    leases: tuple[Lease, ...]
+    ttl_ms: int
+    drain: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A heartbeat's report for one lease: written up to ``until_us``, ``rows`` so far."""
+
+    lease_id: str
+    token: int
+    until_us: int = 0
+    rows: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseStatus:
+    lease_id: str
+    directive: Directive
+    deadline_us: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatResult:
+    statuses: tuple[LeaseStatus, ...]
+    ttl_ms: int
+    drain: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FailResult:
+    attempts: int
+    dead_lettered: bool
+    retry_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    worker_id: str
+    sources: tuple[str, ...]
+    last_seen_us: int
+    leases: int
+    draining: bool
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetStats:
+    dataset: str
+    queued: int
+    leased: int
+    backoff: int
+    dead: int
+    rows_done: int
+    rows_per_second: float
+    chunks_done: int
+    lease_expiries: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    datasets: tuple[DatasetStats, ...]
+    jobs_running: int
+    workers: int
+    as_of_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileResult:
+    covered: tuple[TimeRange, ...]
+    removed: tuple[TimeRange, ...]
+    added: tuple[TimeRange, ...]
+    rows: int
+
+
+def parse_address(address: str, tls: bool = False) -> tuple[str, bool]:
+    """(``host:port``, use TLS) of a coordinator address in any accepted form."""
+    text = address.strip()
+    for scheme, secure, default_port in (
+        ("grpcs://", True, 443),
+        ("https://", True, 443),
+        ("grpc://", False, 50051),
+        ("http://", False, 80),
+    ):
+        if text.startswith(scheme):
+            rest = text[len(scheme) :].rstrip("/")
+            if not rest:
+                break
+            host_port = rest if ":" in rest.rsplit("]", 1)[-1] else f"{rest}:{default_port}"
+            return host_port, secure or tls
+    else:
+        if text and "://" not in text and ":" in text:
+            return text, tls
+    raise errors.ConfigError(
+        f"coordinator address {address!r} is not host:port, grpc://host:port, grpcs://host:port "
+        "or https://host[:port]: e.g. 127.0.0.1:50051"
+    )
+
+
+def error_from_rpc(e: grpc.aio.AioRpcError) -> errors.SeamfillError:
+    name = ""
+    trailing: Any = e.trailing_metadata() or ()
+    for key, value in trailing:
+        if key == "seamfill-error":
+            name = value.decode() if isinstance(value, bytes) else str(value)
+    code = e.code()
+    cls = errors.by_name(name) if name else None
+    if cls is None or cls is errors.FetchError:
+        cls = errors.BY_CODE_NAME.get(code.name, errors.SeamfillError)
+    details = e.details() or code.name
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not name:
+        details = f"coordinator unavailable ({code.name}): {details}"
+    return cls(details)

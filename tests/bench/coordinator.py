@@ -1,0 +1,267 @@
+"""Coordinator figures: lease cycles/s, Acquire p99 under a paced load, GetCoverage p99 by
+coverage size, coordinator RSS by queue size, Redis commands per idle worker per minute.
+
+The coordinator runs as a real ``seamfill coordinator serve`` process against a private
+``redis-server`` started for the bench (so INFO commandstats counts only what we do), and the
+load comes from ``CoordinatorClient``s in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import redis
+
+from seamfill.coordinator.keys import Keys
+from seamfill.sdk._client import CoordinatorClient
+from seamfill.sdk.types import Series, TimeRange
+from tests.coordinator_fixtures import CoordinatorProcess, start_coordinator_process, write_config
+
+MIN = 60_000_000
+DATASET = "bench.bars_1m"
+PREFIX = "sfbench:"
+CYCLE_SECONDS = 5.0
+PACED_RATE = 1_000
+IDLE_WORKERS = 8
+# Longer than the replica's worker-record refresh (45 s), so every worker pays for one.
+IDLE_SECONDS = 50.0
+IDLE_BASE_SECONDS = 20.0
+IDLE_WARMUP_S = 2.0
+IDLE_WAIT_MS = 10_000  # the worker's default long-poll
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _private_redis() -> Iterator[str]:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("redis-server is not installed: run `make services`")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), 0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
+
+
+def _spec(chunk_bars: int) -> dict[str, Any]:
+    return {
+        DATASET: {
+            "table": "bench_bars",
+            "source": "synthetic",
+            "interval": "1m",
+            "chunk_bars": chunk_bars,
+        }
+    }
+
+
+async def _fill(c: CoordinatorClient, symbol: str, chunks: int, span_bars: int) -> None:
+    """Queue ``chunks`` chunks of ``symbol`` in requests of at most 100k chunks."""
+    done = 0
+    while done < chunks:
+        n = min(100_000, chunks - done)
+        start = done * span_bars * MIN
+        await c.ensure_range(Series(DATASET, symbol), TimeRange(start, start + n * span_bars * MIN))
+        done += n
+
+
+async def _cycles(
+    address: str, workers: int, seconds: float, batch: int, rate: float | None = None
+) -> dict[str, float]:
+    """Acquire + Complete loops; with ``rate``, paced to that many cycles/s in total."""
+    counts = [0] * workers
+    acquire_ms: list[float] = []
+    stop_at = time.monotonic() + seconds
+
+    async def worker(i: int) -> None:
+        async with CoordinatorClient(address) as c:
+            next_at = time.monotonic()
+            while time.monotonic() < stop_at:
+                if rate is not None:
+                    next_at += workers * batch / rate
+                    await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                t0 = time.perf_counter()
+                got = await c.acquire(f"bench{i}", ["synthetic"], max=batch)
+                acquire_ms.append((time.perf_counter() - t0) * 1000)
+                for lease in got.leases:
+                    await c.complete(f"bench{i}", lease.lease_id, lease.token, 1)
+                    counts[i] += 1
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(worker(i) for i in range(workers)))
+    elapsed = time.monotonic() - t0
+    return {
+        "cycles_per_s": round(sum(counts) / elapsed, 1),
+        "acquire_p50_ms": round(_pct(acquire_ms, 0.50), 3),
+        "acquire_p99_ms": round(_pct(acquire_ms, 0.99), 3),
+    }
+
+
+def _load_intervals(r: redis.Redis, key: str, n: int) -> None:
+    """n disjoint, non-touching intervals of one bar each, every other bar (pipelined ZADD)."""
+    with r.pipeline(transaction=False) as p:
+        for base in range(0, n, 5_000):
+            members = {}
+            for i in range(base, min(n, base + 5_000)):
+                a = 2 * i * MIN
+                members[f"{a}:{a + MIN}"] = a + MIN
+            p.zadd(key, members)
+        p.execute()
+
+
+async def _coverage(address: str, r: redis.Redis) -> dict[str, Any]:
+    keys = Keys(PREFIX)
+    out: dict[str, Any] = {}
+    async with CoordinatorClient(address) as c:
+        for n, label in ((1_000, "1k"), (100_000, "100k"), (1_000_000, "1M")):
+            symbol = f"COV{label}"
+            key = keys.coverage(DATASET, symbol)
+            _load_intervals(r, key, n)
+            mid = 2 * (n // 2) * MIN
+            q = TimeRange(mid, mid + 20 * MIN)  # ten intervals and ten gaps
+            for _ in range(100):
+                await c.get_coverage(Series(DATASET, symbol), q)
+            lat = []
+            for _ in range(1_000):
+                t0 = time.perf_counter()
+                cov = await c.get_coverage(Series(DATASET, symbol), q)
+                lat.append((time.perf_counter() - t0) * 1000)
+            assert len(cov.covered) == 10, cov
+            out[f"get_coverage_p50_ms_{label}"] = round(_pct(lat, 0.5), 3)
+            out[f"get_coverage_p99_ms_{label}"] = round(_pct(lat, 0.99), 3)
+            r.unlink(key)
+    out["get_coverage_p99_ratio_1M_vs_1k"] = round(
+        out["get_coverage_p99_ms_1M"] / out["get_coverage_p99_ms_1k"], 2
+    )
+    return out
+
+
+async def _rss(proc: CoordinatorProcess, address: str) -> dict[str, Any]:
+    ps = psutil.Process(proc.proc.pid)
+    out: dict[str, Any] = {}
+    async with CoordinatorClient(address, timeout_s=120) as c:
+        queued = 0
+        for target, label in ((10_000, "10k"), (1_000_000, "1M")):
+            await _fill(c, f"RSS{label}", target - queued if label == "1M" else target, 1)
+            queued = target
+            st = await c.get_stats()
+            await c.acquire("rss", max=10)
+            out[f"queued_chunks_{label}"] = st.datasets[0].queued
+            out[f"coordinator_rss_mb_{label}"] = round(ps.memory_info().rss / 2**20, 1)
+    out["coordinator_rss_ratio_1M_vs_10k"] = round(
+        out["coordinator_rss_mb_1M"] / out["coordinator_rss_mb_10k"], 3
+    )
+    return out
+
+
+def _calls(r: redis.Redis) -> int:
+    stats = r.info("commandstats")
+    return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
+
+
+async def _idle(address: str, r: redis.Redis) -> dict[str, Any]:
+    """Steady state: idle workers long-poll as the worker does; the replica's own background
+    work (measured without workers) is subtracted."""
+
+    async def measure(workers: int, seconds: float) -> int:
+        stop = asyncio.Event()
+
+        async def worker(i: int) -> None:
+            async with CoordinatorClient(address, timeout_s=30) as c:
+                while not stop.is_set():
+                    await c.acquire(f"idle{i}", ["synthetic"], max=4, wait_ms=IDLE_WAIT_MS)
+
+        tasks = [asyncio.create_task(worker(i)) for i in range(workers)]
+        await asyncio.sleep(IDLE_WARMUP_S)  # first calls register the workers
+        before = _calls(r)
+        await asyncio.sleep(IDLE_SECONDS)
+        delta = _calls(r) - before
+        stop.set()
+        await asyncio.gather(*tasks)
+        return delta
+
+    base = await measure(0)
+    with_workers = await measure(IDLE_WORKERS)
+    per_worker_min = (with_workers - base) / IDLE_WORKERS * 60 / IDLE_SECONDS
+    return {
+        "idle_workers": IDLE_WORKERS,
+        "idle_acquire_wait_ms": IDLE_WAIT_MS,
+        "redis_commands_per_replica_per_min_no_workers": round(base * 60 / IDLE_SECONDS, 1),
+        "redis_commands_per_idle_worker_per_min": round(per_worker_min, 2),
+    }
+
+
+def run() -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    with _private_redis() as url, tempfile.TemporaryDirectory() as tmp:
+        r = redis.Redis.from_url(url)
+        cfg = write_config(Path(tmp) / "c.yaml", url, PREFIX, _spec(1), max_job_chunks=100_000)
+        proc = start_coordinator_process(cfg, extra_args=("--log-level", "WARNING"))
+        try:
+            figures.update(asyncio.run(_bench_all(proc, r)))
+        finally:
+            figures["coordinator_exit_code"] = proc.stop()
+            r.close()
+    return figures
+
+
+async def _bench_all(proc: CoordinatorProcess, r: redis.Redis) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "load_average_1m_at_start": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+    }
+    async with CoordinatorClient(proc.address, timeout_s=120) as c:
+        await _fill(c, "CYC", 60_000, 1)
+    free = await _cycles(proc.address, 16, CYCLE_SECONDS, batch=1)
+    out.update({f"lease_{k}_16_workers": v for k, v in free.items()})
+    batched = await _cycles(proc.address, 16, CYCLE_SECONDS, batch=8)
+    out.update({f"lease_{k}_16_workers_max8": v for k, v in batched.items()})
+    paced = await _cycles(proc.address, 16, CYCLE_SECONDS, batch=1, rate=PACED_RATE)
+    out["paced_target_cycles_per_s"] = PACED_RATE
+    out.update({f"paced_{k}": v for k, v in paced.items()})
+    for key in r.scan_iter(match=f"{PREFIX}*", count=10_000):
+        r.unlink(key)
+    for name, phase in (
+        ("coverage", _coverage(proc.address, r)),
+        ("idle", _idle(proc.address, r)),
+        ("rss", _rss(proc, proc.address)),
+    ):
+        t0 = time.monotonic()
+        out.update(await phase)
+        out[f"{name}_phase_s"] = round(time.monotonic() - t0, 1)
+    return out
