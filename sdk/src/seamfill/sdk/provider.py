@@ -114,11 +114,15 @@ class AsyncSeamlessProvider:
         st = ReadState.begin(series, to_range(start, end), self.settings, self.settings.strategy)
         total = st.budget.remaining("total", time.monotonic())
         deadline = asyncio.timeout(total)
-        attributes = {"seamless.dataset": series.dataset, "seamless.strategy": st.strategy.value}
+        attributes = {
+            "seamfill.series": str(series),
+            "seamfill.dataset": series.dataset,
+            "seamfill.strategy": st.strategy.value,
+        }
         try:
             # The span's context travels with EnsureRange onto the job and its leases, so one
             # trace follows this read to the worker that filled its gap.
-            with span(_TRACER, "seamless.read", attributes=attributes):
+            with span(_TRACER, "seamfill.sdk.read", attributes=attributes):
                 async with deadline:
                     result = await self._read(st, interval)
         except TimeoutError:
