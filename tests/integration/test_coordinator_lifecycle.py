@@ -179,3 +179,36 @@ def test_datasets_and_stats(coordinator: RunningCoordinator) -> None:
     assert (st.datasets[0].queued, st.datasets[0].leased, st.jobs_running) == (1, 1, 1)
     assert [j.series.symbol for j in c.list_jobs([JobState.RUNNING])] == ["S"]
     assert len(c.list_leases()) == 1
+
+
+def test_a_wider_request_on_a_leased_chunk_requeues_the_rest(
+    coordinator: RunningCoordinator,
+) -> None:
+    c = coordinator.client()
+    s = Series(coordinator.dataset, "WIDE")
+    narrow = c.ensure_range(s, TimeRange(0, 30 * MIN))
+    held = c.acquire("w1").leases[0]
+    assert held.chunk.range == TimeRange(0, 30 * MIN)
+    wide = c.ensure_range(s, TimeRange(0, HOUR))
+    assert narrow is not None and wide is not None
+    assert c.complete("w1", held.lease_id, held.token, 30) == [narrow.job_id]
+    rest = c.acquire("w1").leases[0]
+    assert rest.lease_id == held.lease_id and rest.chunk.range == TimeRange(30 * MIN, HOUR)
+    assert c.complete("w1", rest.lease_id, rest.token, 30) == [wide.job_id]
+    assert c.get_coverage(s, TimeRange(0, HOUR)).covered == (TimeRange(0, HOUR),)
+
+
+def test_ensure_range_waits_for_the_job(coordinator: RunningCoordinator) -> None:
+    c, worker = coordinator.client(), coordinator.client()
+    s = Series(coordinator.dataset, "WAIT")
+
+    def work() -> None:
+        lease = worker.acquire("w", wait_ms=10_000).leases[0]
+        worker.complete("w", lease.lease_id, lease.token, 60)
+
+    t = threading.Thread(target=work)
+    t.start()
+    job, cov = c.ensure_range_with_coverage(s, TimeRange(0, HOUR), wait_ms=10_000)
+    t.join()
+    assert job is not None and job.state is JobState.DONE
+    assert cov.covered == (TimeRange(0, HOUR),)

@@ -72,7 +72,9 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
         deadline = time.monotonic() + wait_s
         got = Acquired([], {}, {}, set())
         while True:
-            candidates = [ds for ds in datasets if not hub.known_empty(ds.name)]
+            # A call that will not wait asks Redis every time: the memory of empty datasets
+            # only saves the calls that would otherwise be answered by a wake-up anyway.
+            candidates = [ds for ds in datasets if wait_s <= 0 or not hub.known_empty(ds.name)]
             since = {ds.name: hub.epoch(ds.name) for ds in datasets}
             if candidates:
                 got = await self.rt.leasing.acquire(worker, candidates, want)

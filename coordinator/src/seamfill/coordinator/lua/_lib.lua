@@ -126,26 +126,31 @@ local function job_finish_check(j)
   return true
 end
 
--- A chunk reached its end (outcome 'done' or 'dead'): account it in each waiting job.
+-- Account chunk lid's end (outcome 'done' or 'dead') in job j. True when that finished the job.
+local function job_settle(lid, j, outcome, rows, err)
+  local jk = jkey(j)
+  if redis.call('EXISTS', jk) == 0 then return false end
+  if redis.call('SREM', jpkey(j), lid) == 1 then
+    if outcome == 'done' then
+      redis.call('HINCRBY', jk, 'done', 1)
+      redis.call('HINCRBY', jk, 'rows', rows)
+    else
+      redis.call('HINCRBY', jk, 'failed', 1)
+      redis.call('HSET', jk, 'err', err)
+    end
+  end
+  redis.call('HSET', jk, 'updated', I(NOW))
+  local finished = job_finish_check(j)
+  publish_job(j)
+  return finished
+end
+
+-- A chunk reached its end: account it in each waiting job.
 -- Returns the ids of the jobs that finished because of it.
 local function chunk_settle(lid, outcome, rows, err)
   local finished = {}
   for _, j in ipairs(redis.call('SMEMBERS', cjkey(lid))) do
-    local jk = jkey(j)
-    if redis.call('EXISTS', jk) == 1 then
-      if redis.call('SREM', jpkey(j), lid) == 1 then
-        if outcome == 'done' then
-          redis.call('HINCRBY', jk, 'done', 1)
-          redis.call('HINCRBY', jk, 'rows', rows)
-        else
-          redis.call('HINCRBY', jk, 'failed', 1)
-          redis.call('HSET', jk, 'err', err)
-        end
-      end
-      redis.call('HSET', jk, 'updated', I(NOW))
-      if job_finish_check(j) then finished[#finished + 1] = j end
-      publish_job(j)
-    end
+    if job_settle(lid, j, outcome, rows, err) then finished[#finished + 1] = j end
   end
   return finished
 end

@@ -27,12 +27,20 @@ if c[3] then
   if we <= e then re = s end
   redis.call('HDEL', ck, 'ws', 'we')
   if rs < re then
+    -- Jobs that asked for nothing of the rest are served now; the others wait for it.
+    local finished = {}
+    for _, j in ipairs(redis.call('SMEMBERS', cjkey(lid))) do
+      local jr = redis.call('HMGET', jkey(j), 's', 'e')
+      if not jr[1] or tonumber(jr[2]) <= rs or tonumber(jr[1]) >= re then
+        if job_settle(lid, j, 'done', rows, '') then finished[#finished + 1] = j end
+        redis.call('SREM', cjkey(lid), j)
+      end
+    end
     redis.call('HSET', ck, 's', I(rs), 'e', I(re), 'attempts', 0)
     if requeue(lid) == 'queued' then redis.call('PUBLISH', WAKECH, DS) end
-    return {}
+    return finished
   end
 end
-if ARGV[10] == '1' and redis.call('ZCARD', K_READY) > 0 then redis.call('PUBLISH', WAKECH, DS) end
 local finished = chunk_settle(lid, 'done', rows, '')
 drop_chunk(lid)
 return finished
