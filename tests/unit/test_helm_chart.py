@@ -368,7 +368,9 @@ def test_existing_secrets_and_tls() -> None:
     assert (
         env_of(worker)["SEAMFILL_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "seamfill-tokens"
     )
-    assert env_of(worker)["SEAMFILL_TLS_CA_FILE"]["value"].endswith("ca.crt")
+    assert env_of(worker)["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"]["value"] == "/etc/seamfill-tls/ca.crt"
+    args = worker["args"]
+    assert args[args.index("--coordinator") + 1] == f"grpcs://{COORDINATOR}:50051"
 
 
 def test_network_policies_admit_workers_and_declared_clients() -> None:

@@ -116,9 +116,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* host:port workers dial. */}}
+{{/* The address workers dial: grpcs:// when the coordinator serves TLS. */}}
 {{- define "seamfill.coordinatorAddress" -}}
-{{- default (printf "%s:%d" (include "seamfill.coordinator.fullname" .) (int .Values.coordinator.port)) .Values.worker.coordinatorAddress }}
+{{- $scheme := ternary "grpcs://" "" .Values.tls.enabled }}
+{{- default (printf "%s%s:%d" $scheme (include "seamfill.coordinator.fullname" .) (int .Values.coordinator.port)) .Values.worker.coordinatorAddress }}
 {{- end }}
 
 {{/*
