@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY
 from seamfill.sdk.errors import (
     ConformanceError,
     CoordinatorUnavailable,
+    FetchError,
     MissingData,
     SeamlessSLAExceeded,
 )
@@ -333,3 +334,24 @@ async def test_the_callers_interval_holds_through_the_fill(questdb_url: str, tab
         cov = await p.coverage(T0, T0 + 60 * MIN, node_id="FIVE", interval="5min")
     assert len(r.frame) == 12 and r.meta.interval_us == 5 * MIN and r.meta.complete
     assert cov.complete
+
+
+class BrokenUpstream:
+    async def fetch(self, series: Series, range: TimeRange, dataset: Dataset) -> pd.DataFrame:
+        raise FetchError(f"upstream answered 400 for {series.symbol!r}", retryable=False)
+
+
+async def test_a_failed_fill_downgrades_seamless_and_raises_otherwise(
+    questdb_url: str, table: str
+) -> None:
+    insert_bars(questdb_url, table, "GONE", grid(T0, 5))
+    s = settings(questdb_url, table, strategy="seamless")
+    async with AsyncSeamlessProvider(s, fetcher=BrokenUpstream()) as p:
+        r = await p.read(T0, T0 + 10 * MIN, node_id="GONE", interval="1m")
+    assert r.meta.downgraded and "backfill failed" in r.meta.reason and "400" in r.meta.reason
+    assert len(r.frame) == 5 and r.meta.gaps == (TimeRange(T0 + 5 * MIN, T0 + 10 * MIN),)
+    async with AsyncSeamlessProvider(
+        s.with_overrides(strategy="auto_backfill"), fetcher=BrokenUpstream()
+    ) as p:
+        with pytest.raises(FetchError, match="400"):
+            await p.read(T0, T0 + 10 * MIN, node_id="GONE", interval="1m")

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from seamfill.sdk import ranges
 from seamfill.sdk._client import CoordinatorClient
-from seamfill.sdk.errors import InvalidArgument, SeamfillError
+from seamfill.sdk.errors import FetchError, InvalidArgument, SeamfillError
 from seamfill.sdk.fingerprint import Fingerprint
 from seamfill.sdk.logs import log_event
 from seamfill.sdk.settings import SeamlessSettings
@@ -111,8 +111,12 @@ class FleetBackend:
                     helper.cancel()
                 await asyncio.gather(helper, return_exceptions=True)
         if job.state is not JobState.DONE:
-            st.note(f"job {job_id} ended {job.state.value}: {job.error or 'no reason given'}")
-        return job.state is JobState.DONE
+            raise FetchError(
+                f"backfill job {job_id} ended {job.state.value}: "
+                f"{job.error or 'see seamfill admin jobs / dead-letters'}",
+                retryable=job.state is JobState.CANCELLED,
+            )
+        return True
 
     async def _watch(self, job_id: str) -> Job:
         last = None

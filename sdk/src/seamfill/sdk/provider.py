@@ -21,9 +21,11 @@ from seamfill.sdk._read import ReadState, finish, read_live
 from seamfill.sdk.cache import ReadCache
 from seamfill.sdk.errors import (
     CoordinatorUnavailable,
+    FetchError,
     InvalidArgument,
     MissingData,
     SeamlessSLAExceeded,
+    StorageError,
 )
 from seamfill.sdk.inline import InlineBackfill
 from seamfill.sdk.logs import log_event
@@ -188,6 +190,15 @@ class AsyncSeamlessProvider:
             # Asked about coverage a moment ago, gone now: serve what storage has, say so.
             st.degraded = True
             st.downgrade("backfill", f"coordinator unavailable while filling gaps: {e}")
+            return
+        except (FetchError, StorageError) as e:
+            # The fill itself failed (upstream error, dead-lettered chunks, a write that did not
+            # become visible): SEAMLESS serves what is there and says why; others raise.
+            if st.strategy is not Strategy.SEAMLESS:
+                raise
+            st.downgrade("backfill", f"backfill failed: {e}")
+            st.frame = None
+            await self._plan(st, st.interval)
             return
         if filled:
             st.frame = None  # stale: re-read after the fill
