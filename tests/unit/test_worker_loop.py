@@ -18,6 +18,7 @@ import pytest
 from seamfill.sdk.errors import CoordinatorUnavailable, FetchError, LeaseLost
 from seamfill.sdk.sink import QuestDBSink
 from seamfill.sdk.types import Chunk, Dataset, Lease, Series, TimeRange
+from seamfill.worker.aio import Backoff
 from seamfill.worker.config import WorkerConfig
 from seamfill.worker.heartbeat import beat_once
 from seamfill.worker.leases import (
@@ -28,7 +29,7 @@ from seamfill.worker.leases import (
     LeaseStatus,
     Progress,
 )
-from seamfill.worker.loop import Backoff, Worker
+from seamfill.worker.loop import Worker
 
 MIN = 60_000_000
 T0 = 1_700_000_000_000_000 // MIN * MIN
@@ -245,7 +246,7 @@ async def test_rate_limit_waits_until_granted() -> None:
     leases = ScriptedLeases([])
     leases.tokens = [False, False, True]
     w = _worker(leases, Empty())
-    await asyncio.wait_for(w.take_tokens("ccxt:binance", 1), 5)
+    await asyncio.wait_for(w.fetchers.take_tokens("ccxt:binance", 1), 5)
     assert leases.tokens == []
 
 

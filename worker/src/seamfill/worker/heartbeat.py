@@ -37,7 +37,16 @@ async def heartbeat_loop(worker: Worker) -> None:
             await asyncio.sleep(min(due, 0.2))
             continue
         last = time.monotonic()
-        await beat_once(worker)
+        try:
+            await beat_once(worker)
+        except Exception as e:  # one bad answer must not end the heartbeats of every lease
+            log_event(
+                log,
+                "seamless.coordinator.unavailable",
+                logging.ERROR,
+                worker=worker.config.worker_id,
+                error=f"{type(e).__name__}: {e}",
+            )
 
 
 async def beat_once(worker: Worker) -> None:

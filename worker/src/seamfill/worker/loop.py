@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,34 +29,21 @@ from seamfill.sdk.errors import (
     NotFound,
     SeamfillError,
 )
-from seamfill.sdk.fetchers import Fetcher, load_fetcher, source_name
+from seamfill.sdk.fetchers import Fetcher, source_name
 from seamfill.sdk.logs import log_event
 from seamfill.sdk.sink import QuestDBSink
-from seamfill.sdk.types import Dataset, Lease
+from seamfill.sdk.types import Lease
 from seamfill.worker import metrics
+from seamfill.worker.aio import Backoff, first
 from seamfill.worker.config import WorkerConfig
 from seamfill.worker.heartbeat import heartbeat_loop
 from seamfill.worker.leases import Directive, LeaseService
+from seamfill.worker.plugins import Fetchers
 
-__all__ = ["Backoff", "Held", "Worker"]
+__all__ = ["Held", "Worker"]
 
 log = logging.getLogger("seamfill.worker")
 _tracer = tracing.tracer("seamfill.worker")
-
-
-class Backoff:
-    """Exponential backoff with full jitter, from ``base_s`` up to ``max_s``."""
-
-    def __init__(self, base_s: float = 0.1, max_s: float = 10.0) -> None:
-        self.base_s, self.max_s, self.attempt = base_s, max_s, 0
-
-    def next(self) -> float:
-        ceiling = min(self.max_s, self.base_s * (2**self.attempt))
-        self.attempt += 1
-        return random.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 @dataclass
@@ -91,8 +77,7 @@ class Worker:
         self.sink = sink
         self.held: dict[str, Held] = {}
         self.ttl_ms = 30_000
-        self._extra = dict(fetchers or {})
-        self._fetchers: dict[tuple[str, tuple[tuple[str, str], ...]], Fetcher] = {}
+        self.fetchers = Fetchers(leases, config.worker_id, fetchers, config.reconnect_max_s)
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
 
@@ -121,7 +106,7 @@ class Worker:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
-            await self._close_fetchers()
+            await self.fetchers.aclose()
             log_event(log, "seamless.worker.stopped", worker=self.config.worker_id)
 
     # -- acquiring -------------------------------------------------------------------------
@@ -132,14 +117,14 @@ class Worker:
             self._slot_freed.clear()
             free = self.config.concurrency - len(self.held)
             if free <= 0:
-                await _first(self._slot_freed.wait(), self._stopping.wait())
+                await first(self._slot_freed.wait(), self._stopping.wait())
                 continue
             call = asyncio.create_task(
                 self.leases.acquire(
                     self.config.worker_id, self.config.sources, free, self.config.acquire_wait_ms
                 )
             )
-            await _first(call, self._stopping.wait())
+            await first(call, self._stopping.wait())
             if not call.done():
                 call.cancel()
                 with contextlib.suppress(asyncio.CancelledError, SeamfillError):
@@ -147,15 +132,15 @@ class Worker:
                 break
             try:
                 result = call.result()
-            except SeamfillError as e:
+            except Exception as e:  # the coordinator away, or an answer we cannot read
                 log_event(
                     log,
                     "seamless.coordinator.unavailable",
                     logging.WARNING,
                     worker=self.config.worker_id,
-                    error=f"{type(e).__name__}: {e.message}",
+                    error=f"{type(e).__name__}: {e}",
                 )
-                await _first(asyncio.sleep(backoff.next()), self._stopping.wait())
+                await first(asyncio.sleep(backoff.next()), self._stopping.wait())
                 continue
             backoff.reset()
             if result.ttl_ms > 0:
@@ -189,7 +174,7 @@ class Worker:
 
     async def _work(self, held: Held) -> None:
         lease = held.lease
-        ds, chunk = lease.dataset, lease.chunk
+        chunk = lease.chunk
         log_event(
             log,
             "seamless.backfill.attempt",
@@ -203,6 +188,27 @@ class Worker:
             job=list(chunk.job_ids),
         )
         try:
+            await self._attempt(held)
+        except asyncio.CancelledError:
+            await self._stopped(held)
+        except Exception as e:  # a bug of ours must not kill the worker: report and go on
+            log_event(
+                log,
+                "seamless.backfill.failed",
+                logging.ERROR,
+                lease=lease.lease_id,
+                worker=self.config.worker_id,
+                reason=f"{type(e).__name__}: {e}",
+            )
+        finally:
+            self.held.pop(lease.lease_id, None)
+            metrics.LEASES_HELD.set(len(self.held))
+            self._slot_freed.set()
+
+    async def _attempt(self, held: Held) -> None:
+        lease = held.lease
+        ds, chunk = lease.dataset, lease.chunk
+        try:
             with tracing.span(
                 _tracer,
                 "seamfill.worker.chunk",
@@ -210,7 +216,7 @@ class Worker:
                 attributes={"seamfill.dataset": ds.name, "seamfill.lease": lease.lease_id},
             ):
                 rows = await run_chunk(
-                    self._fetcher(ds),
+                    self.fetchers.get(ds),
                     self.sink,
                     chunk.series,
                     chunk.range,
@@ -218,17 +224,14 @@ class Worker:
                     progress=held.progress,
                     fingerprint=True,
                 )
-            self._observe(held)
-            await self._complete(held, rows)
         except asyncio.CancelledError:
-            await self._stopped(held)
+            raise
         except Exception as e:
             self._observe(held)
             await self._fail(held, e)
-        finally:
-            self.held.pop(lease.lease_id, None)
-            metrics.LEASES_HELD.set(len(self.held))
-            self._slot_freed.set()
+            return
+        self._observe(held)
+        await self._complete(held, rows)
 
     def _observe(self, held: Held) -> None:
         ds, p = held.lease.dataset, held.progress
@@ -253,6 +256,18 @@ class Worker:
             )
         except (FailedPrecondition, NotFound) as e:
             self._lost(held, e.message)
+            return
+        except SeamfillError as e:
+            # Rows are written and visible but not recorded: the lease expires and the chunk
+            # is written again (idempotently) by whoever gets it next.
+            log_event(
+                log,
+                "seamless.backfill.failed",
+                logging.ERROR,
+                lease=lease.lease_id,
+                worker=self.config.worker_id,
+                reason=f"Complete failed: {e.message}",
+            )
             return
         ds = lease.dataset
         metrics.ROWS_WRITTEN.labels(ds.name, source_name(ds.source)).inc(rows)
@@ -364,44 +379,6 @@ class Worker:
                     raise
                 await asyncio.sleep(backoff.next())
 
-    # -- fetchers --------------------------------------------------------------------------
-
-    def _fetcher(self, ds: Dataset) -> Fetcher:
-        key = (ds.source, tuple(sorted(ds.options.items())))
-        fetcher = self._fetchers.get(key)
-        if fetcher is None:
-            factory = self._extra.get(source_name(ds.source))
-            fetcher = factory(**ds.options) if factory else load_fetcher(ds.source, **ds.options)
-            use = getattr(fetcher, "use_rate_limiter", None)
-            if callable(use):
-                use(self.take_tokens)
-            self._fetchers[key] = fetcher
-        return fetcher
-
-    async def take_tokens(self, source: str, tokens: int) -> None:
-        """Wait for ``tokens`` of the fleet-wide rate limit of ``source``."""
-        backoff = Backoff(0.05, self.config.reconnect_max_s)
-        while True:
-            try:
-                granted, retry_ms = await self.leases.take_tokens(
-                    self.config.worker_id, source, tokens
-                )
-            except CoordinatorUnavailable:
-                await asyncio.sleep(backoff.next())
-                continue
-            if granted:
-                return
-            metrics.RATE_LIMIT_WAITS.labels(source_name(source)).inc()
-            await asyncio.sleep(max(retry_ms, 5) / 1000)
-
-    async def _close_fetchers(self) -> None:
-        for fetcher in self._fetchers.values():
-            close = getattr(fetcher, "aclose", None)
-            if callable(close):
-                with contextlib.suppress(Exception):
-                    await close()
-        self._fetchers.clear()
-
     # -- stopping --------------------------------------------------------------------------
 
     async def _drain(self) -> None:
@@ -416,18 +393,3 @@ class Worker:
             task.cancel()
         if late:
             await asyncio.wait(late, timeout=10)
-
-
-async def _first(*aws: Any) -> None:
-    """Wait until the first of ``aws`` finishes; cancel the rest unless they are tasks we own."""
-    tasks = [a if isinstance(a, asyncio.Task) else asyncio.ensure_future(a) for a in aws]
-    owned = [t for t, a in zip(tasks, aws, strict=True) if not isinstance(a, asyncio.Task)]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in owned:
-            if not t.done():
-                t.cancel()
-        for t in owned:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
