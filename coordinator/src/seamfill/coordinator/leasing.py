@@ -87,6 +87,7 @@ class Leasing:
         self.config = store.config
         self.keys = store.keys
         self.scripts = store.scripts
+        self._by_sources: dict[tuple[str, ...], list[Dataset]] = {}
 
     @property
     def ttl_us(self) -> int:
@@ -94,12 +95,18 @@ class Leasing:
 
     def datasets_for(self, sources: Sequence[str]) -> list[Dataset]:
         """Datasets whose source is in ``sources`` (all when empty), in a stable order."""
-        wanted = set(sources)
-        return [
-            ds
-            for _, ds in sorted(self.config.datasets.items())
-            if not wanted or ds.source in wanted
-        ]
+        key = tuple(sources)
+        found = self._by_sources.get(key)
+        if found is None:
+            wanted = set(sources)
+            found = [
+                ds
+                for _, ds in sorted(self.config.datasets.items())
+                if not wanted or ds.source in wanted
+            ]
+            if len(self._by_sources) < 1_000:  # bounded: source lists come from callers
+                self._by_sources[key] = found
+        return found
 
     def _ref(self, lease_id: str) -> tuple[ChunkRef, Dataset]:
         ref = ChunkRef.parse(lease_id)

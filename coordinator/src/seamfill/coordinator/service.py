@@ -158,6 +158,7 @@ def rpc(role: Role) -> Callable[[Unary[S, Req, Resp]], Unary[S, Req, Resp]]:
 
     def deco(fn: Unary[S, Req, Resp]) -> Unary[S, Req, Resp]:
         method = fn.__name__
+        latency = metrics.RPC_LATENCY.labels(method)
 
         @functools.wraps(fn)
         async def wrapper(self: S, request: Req, context: Ctx) -> Resp:
@@ -172,7 +173,7 @@ def rpc(role: Role) -> Callable[[Unary[S, Req, Resp]], Unary[S, Req, Resp]]:
             except Exception as e:
                 await _abort(context, _internal(e), method)
             finally:
-                metrics.RPC_LATENCY.labels(method).observe(time.perf_counter() - t0)
+                latency.observe(time.perf_counter() - t0)
             raise AssertionError("unreachable: abort raises")
 
         return wrapper
