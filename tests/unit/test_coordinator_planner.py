@@ -78,3 +78,17 @@ def test_job_and_lease_ids_are_checked() -> None:
         split_job_id("nocolon")
     with pytest.raises(errors.LeaseNotFound):
         ChunkRef.parse("d.x/BTC@notanumber")
+
+
+def test_pure_modules_import_no_io() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, seamfill.coordinator.planner, seamfill.coordinator.keys, "
+        "seamfill.sdk.ranges\n"
+        "bad = [m for m in ('redis', 'grpc', 'asyncio', 'psycopg') if m in sys.modules]\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
