@@ -6,9 +6,9 @@ from __future__ import annotations
 import click
 import pytest
 import yaml
+
 from seamfill.coordinator.cli import coordinator
 from seamfill.worker.cli import worker
-
 from tests.unit.test_helm_support import ROOT, container, env_of, fullname, one, render
 
 COMMANDS: dict[tuple[str, str], click.Command] = {
