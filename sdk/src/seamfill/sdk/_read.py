@@ -18,7 +18,7 @@ import pandas as pd
 from seamfill.sdk import ranges
 from seamfill.sdk.errors import SeamfillError, SeamlessSLAExceeded
 from seamfill.sdk.fingerprint import Fingerprint, fingerprint
-from seamfill.sdk.inline import InlineBackfill, storage_coverage
+from seamfill.sdk.inline import storage_coverage
 from seamfill.sdk.live import call_fetch, stitch
 from seamfill.sdk.logs import log_event
 from seamfill.sdk.metrics import (
@@ -87,9 +87,8 @@ class ReadState:
         self.covered = tuple(ranges.intersect(self.hist, ranges.merge(cov.covered)))
         self.gaps = tuple(ranges.subtract(self.hist, self.covered))
 
-    def refresh_local(self, inline: InlineBackfill | None) -> None:
-        """Coverage from the rows in ``frame`` (plus chunks this process has checked)."""
-        checked = inline.checked(self.series) if inline is not None else []
+    def refresh_local(self, checked: list[TimeRange]) -> None:
+        """Coverage from the rows in ``frame`` plus ``checked`` (chunks this process filled)."""
         frame = self.frame if self.frame is not None else pd.DataFrame({"ts": []})
         cov = storage_coverage(
             frame, self.series, self.hist, self.dataset, checked, self.settled_until_us

@@ -153,8 +153,6 @@ class AsyncSeamlessProvider:
             await self._handle_gaps(st)
         if st.frame is None:
             st.frame = await self._storage(st)
-        if st.local:
-            st.refresh_local(self.inline)
         await read_live(self, st)
         result = await finish(self, st)
         if result.meta.complete and not st.degraded and st.source == "storage":
@@ -246,9 +244,12 @@ class AsyncSeamlessProvider:
             if self.settings.coordinator is None:
                 dataset = self._local_dataset(st.series, interval)
                 st.set_dataset(dataset, dataset.settled_until(time.time_ns() // 1_000))
+                # Taken before the read: a chunk finishing during it must not be claimed as
+                # covered by a frame that was read without its rows.
+                checked = self.inline.checked(st.series) if self.inline is not None else []
                 st.frame = await self._storage(st)
                 st.local = True
-                st.refresh_local(self.inline)
+                st.refresh_local(checked)
                 return
             try:
                 fleet = await self._fleet_backend()
@@ -285,7 +286,7 @@ class AsyncSeamlessProvider:
             raise CoordinatorUnavailable(reason) from error
         st.frame = await self._storage(st)
         st.local = True
-        st.refresh_local(None)
+        st.refresh_local([])
         st.downgrade("coverage", reason)
 
     async def _storage(self, st: ReadState) -> pd.DataFrame:
