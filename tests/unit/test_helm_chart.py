@@ -448,3 +448,23 @@ def test_keda_default_query_is_valid_promql(tmp_path: Path) -> None:
         [promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_image_digest_wins_over_tag() -> None:
+    digest = "sha256:" + "a" * 64
+    manifests = render(sets=(f"image.digest={digest}", "image.tag=9.9.9"))
+    for name, c in ((COORDINATOR, "coordinator"), (WORKER, "worker")):
+        assert (
+            container(one(manifests, "Deployment", name), c)["image"]
+            == f"seamfill/seamfill@{digest}"
+        )
+    default = container(one(render(), "Deployment", COORDINATOR), "coordinator")["image"]
+    assert default == "seamfill/seamfill:0.1.0", "the tag defaults to the chart's appVersion"
+
+
+def test_fullname_override_names_every_object() -> None:
+    manifests = render(("trial-values.yaml",), ("fullnameOverride=fills",))
+    names = {m["metadata"]["name"] for m in manifests}
+    assert all(n.startswith("fills") for n in names), sorted(names)
+    worker = container(one(manifests, "Deployment", "fills-worker"), "worker")
+    assert worker["args"][worker["args"].index("--coordinator") + 1] == "fills-coordinator:50051"
