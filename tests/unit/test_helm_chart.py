@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.unit.test_helm_support import (
+    CHART,
     CI_VALUES,
     CRD_KINDS,
     KUBE_VERSION,
@@ -459,7 +460,8 @@ def test_image_digest_wins_over_tag() -> None:
             == f"seamfill/seamfill@{digest}"
         )
     default = container(one(render(), "Deployment", COORDINATOR), "coordinator")["image"]
-    assert default == "seamfill/seamfill:0.1.0", "the tag defaults to the chart's appVersion"
+    app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    assert default == f"seamfill/seamfill:{app_version}", "the tag defaults to the appVersion"
 
 
 def test_fullname_override_names_every_object() -> None:
