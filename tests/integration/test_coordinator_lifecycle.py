@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from seamfill.sdk import errors
-from seamfill.sdk._client import Directive, Progress
+from seamfill.sdk._client import Directive, Progress, SyncCoordinatorClient
 from seamfill.sdk.types import ChunkState, JobState, Priority, Series, TimeRange
 from tests.coordinator_fixtures import TEST_DATASET, RunningCoordinator, test_dataset_spec, wait_for
 
@@ -212,3 +212,16 @@ def test_ensure_range_waits_for_the_job(coordinator: RunningCoordinator) -> None
     t.join()
     assert job is not None and job.state is JobState.DONE
     assert cov.covered == (TimeRange(0, HOUR),)
+
+
+def test_stopping_replica_answers_long_polls_at_once(coordinator_factory: Factory) -> None:
+    co = coordinator_factory()
+    got: list[object] = []
+    with SyncCoordinatorClient(co.address) as c:
+        t = threading.Thread(target=lambda: got.append(c.acquire("w1", wait_ms=60_000)))
+        t.start()
+        wait_for(lambda: any(w.worker_id == "w1" for w in co.client().list_workers()))
+        co.stop()
+        t.join(30)
+    assert not t.is_alive()
+    assert got and got[0].leases == ()  # type: ignore[attr-defined]

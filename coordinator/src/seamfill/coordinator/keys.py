@@ -30,7 +30,9 @@ and the next ``}``. Dataset and source names are validated to contain no braces 
 not contain any, so the tag is always exactly the dataset — symbols, which are hostile data and may
 contain braces, only ever follow the tag and cannot move a key to another slot. All keys one Lua
 script touches (queue, leases, chunks, jobs and coverage of the dataset's series) therefore share
-one slot, and datasets spread over the cluster. A job belongs to one series, so its id carries its
+one slot, and datasets spread over the cluster. Scripts declare the dataset's fixed keys (queue,
+leases, ...) in KEYS and derive chunk and job keys from the same ``P{D}:`` base inside Lua; a
+cluster routes the call by the declared keys and serves the derived ones from the same slot. A job belongs to one series, so its id carries its
 dataset (``D:J``) and can be routed without a lookup. Chunk ids on the wire are ``D/S@C``.
 """
 

@@ -38,11 +38,20 @@ class Hub:
         self._epochs: dict[str, int] = defaultdict(int)
         self._generation = 0
         self.draining: set[str] = set()
+        self.closing = False
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="seamfill-notify")
+
+    def close_waiters(self) -> None:
+        """The replica is stopping: every waiting call returns now (and no new one waits)."""
+        self.closing = True
+        for table in (self._work, self._jobs):
+            for waiters in table.values():
+                for ev in waiters:
+                    ev.set()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -85,7 +94,7 @@ class Hub:
     async def _wait(
         self, table: dict[str, set[asyncio.Event]], names: list[str], timeout: float
     ) -> bool:
-        if timeout <= 0:
+        if timeout <= 0 or self.closing:
             return False
         ev = asyncio.Event()
         for n in names:

@@ -105,6 +105,7 @@ class Coordinator:
     async def stop(self, grace: float = 5.0) -> None:
         """Stop accepting calls, let running ones finish within ``grace``, close Redis."""
         await self._set_serving(False)
+        self.hub.close_waiters()
         if self.server is not None:
             await self.server.stop(grace)
         for t in self._tasks:
@@ -214,6 +215,12 @@ async def serve(
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, addr=host)
+    if not config.auth.enabled and host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning(
+            "no auth tokens are configured and the coordinator listens on %s: anyone who can "
+            "reach it may call it; configure auth.reader/worker/admin tokens",
+            host,
+        )
     coord = Coordinator(config, host=host, port=port, metrics_port=metrics_port)
     bound = await coord.start()
     log_event(

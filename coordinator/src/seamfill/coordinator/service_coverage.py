@@ -14,7 +14,7 @@ from redis import exceptions as rexc
 from seamfill.coordinator.scripts import translate
 from seamfill.coordinator.service import Ctx, Role, Servicer, metadata_value, rpc, rpc_stream
 from seamfill.sdk import _convert as cv
-from seamfill.sdk.errors import InvalidArgument
+from seamfill.sdk.errors import CoordinatorUnavailable, InvalidArgument
 from seamfill.sdk.logs import log_event
 from seamfill.sdk.types import Job, Series, TimeRange
 from seamfill.v1 import coverage_pb2, coverage_pb2_grpc
@@ -88,7 +88,7 @@ class CoverageService(Servicer, coverage_pb2_grpc.CoverageServicer):
         deadline = time.monotonic() + timeout_s
         while not job.finished:
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or self.rt.hub.closing:
                 break
             await self.rt.hub.wait_job(job.job_id, min(left, _WATCH_REFRESH_S))
             job = await self.rt.store.job(job.job_id)
@@ -117,6 +117,8 @@ class CoverageService(Servicer, coverage_pb2_grpc.CoverageServicer):
                 last = key
             if job.finished:
                 return
+            if self.rt.hub.closing:
+                raise CoordinatorUnavailable("this coordinator replica is stopping: watch again")
             sent = time.monotonic()
             await self.rt.hub.wait_job(job.job_id, _WATCH_REFRESH_S)
             pause = interval - (time.monotonic() - sent)

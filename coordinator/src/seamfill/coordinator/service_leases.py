@@ -86,7 +86,7 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
                         hub.mark_busy(ds)
                     return got
             left = deadline - time.monotonic()
-            if left <= 0 or not datasets:
+            if left <= 0 or not datasets or hub.closing:
                 return got
             await hub.wait_work(since, left)
 
