@@ -32,8 +32,9 @@ contain braces, only ever follow the tag and cannot move a key to another slot. 
 script touches (queue, leases, chunks, jobs and coverage of the dataset's series) therefore share
 one slot, and datasets spread over the cluster. Scripts declare the dataset's fixed keys (queue,
 leases, ...) in KEYS and derive chunk and job keys from the same ``P{D}:`` base inside Lua; a
-cluster routes the call by the declared keys and serves the derived ones from the same slot. A job belongs to one series, so its id carries its
-dataset (``D:J``) and can be routed without a lookup. Chunk ids on the wire are ``D/S@C``.
+cluster routes the call by the declared keys and serves the derived ones from the same slot.
+A job belongs to one series, so its id carries its dataset (``D:J``) and can be routed without a
+lookup. Chunk ids on the wire are ``D/S@C``.
 """
 
 from __future__ import annotations
