@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from seamfill.sdk import ranges
-from seamfill.sdk.errors import SeamfillError, SeamlessSLAExceeded
+from seamfill.sdk.errors import InvalidArgument, SeamfillError, SeamlessSLAExceeded
 from seamfill.sdk.fingerprint import Fingerprint, fingerprint
 from seamfill.sdk.inline import storage_coverage
 from seamfill.sdk.live import call_fetch, stitch
@@ -31,6 +31,7 @@ from seamfill.sdk.result import SeamlessMeta, SeamlessResult
 from seamfill.sdk.settings import SeamlessSettings, Strategy
 from seamfill.sdk.sla import Budget
 from seamfill.sdk.storage import coerce_bars
+from seamfill.sdk.timeconv import interval_to_us
 from seamfill.sdk.types import Coverage, Dataset, Series, TimeRange
 
 if TYPE_CHECKING:
@@ -230,3 +231,44 @@ async def _publish(provider: AsyncSeamlessProvider, st: ReadState, fp: Fingerpri
     except (SeamfillError, TimeoutError) as e:
         # Audit is best effort: the data is good whether or not the coordinator heard about it.
         st.note(f"fingerprint not published: {type(e).__name__}: {e}")
+
+
+def resolve_series(node_id: str, settings: SeamlessSettings, known: dict[str, Dataset]) -> Series:
+    """The series a ``node_id`` names (see :meth:`AsyncSeamlessProvider.series`)."""
+    if not isinstance(node_id, str) or not node_id:
+        raise InvalidArgument(
+            "node_id must be 'dataset/symbol' or a symbol of the default dataset (settings.dataset)"
+        )
+    default = settings.dataset or settings.table
+    if "/" in node_id:
+        head, _, tail = node_id.partition("/")
+        if head in {*known, settings.dataset, settings.table} or "." in head or not default:
+            return Series(head, tail)
+    if not default:
+        raise InvalidArgument(
+            f"node_id {node_id!r} names no dataset: write it as dataset/symbol or set "
+            "settings.dataset"
+        )
+    return Series(default, node_id)
+
+
+def local_dataset(
+    series: Series, interval: Any, settings: SeamlessSettings, known: dict[str, Dataset]
+) -> Dataset:
+    """The dataset of ``series`` as settings declare it, for reads without a coordinator."""
+    if series.dataset not in (settings.dataset, settings.table) and settings.dataset is not None:
+        raise InvalidArgument(
+            f"dataset {series.dataset!r} is not configured: without a coordinator only "
+            f"{settings.dataset!r} can be read"
+        )
+    iv = interval_to_us(interval if interval is not None else settings.interval)
+    key = f"{series.dataset}@{iv}"
+    if key not in known:
+        known[key] = Dataset(
+            name=series.dataset,
+            table=settings.table or series.dataset.replace(".", "_"),
+            source="inline",
+            interval_us=iv,
+            settle_us=settings.settle_ms * 1000,
+        )
+    return known[key]

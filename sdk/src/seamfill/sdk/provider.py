@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
 from typing import Any
 
 import pandas as pd
 
-from seamfill.sdk._read import ReadState, finish, read_live
+from seamfill.sdk._read import ReadState, finish, local_dataset, read_live, resolve_series
 from seamfill.sdk.cache import ReadCache
 from seamfill.sdk.errors import (
     CoordinatorUnavailable,
@@ -34,7 +33,7 @@ from seamfill.sdk.result import SeamlessResult
 from seamfill.sdk.settings import SeamlessSettings, Strategy
 from seamfill.sdk.sla import OnBreach
 from seamfill.sdk.storage import StorageReader
-from seamfill.sdk.timeconv import interval_to_us, to_range, to_us
+from seamfill.sdk.timeconv import to_range, to_us
 from seamfill.sdk.tracing import span, tracer
 from seamfill.sdk.types import Coverage, Dataset, Series, TimeRange
 
@@ -66,7 +65,6 @@ class AsyncSeamlessProvider:
         self.inline = InlineBackfill(fetcher, self.settings.storage_url) if fetcher else None
         self._fleet: Any = None
         self._datasets: dict[str, Dataset] = {}
-        self._background: set[asyncio.Task[Any]] = set()
 
     # -- the drop-in surface ---------------------------------------------------------------
 
@@ -344,42 +342,10 @@ class AsyncSeamlessProvider:
         With a default dataset configured, ``BTC/USDT`` is a symbol of it unless ``BTC`` is a
         dataset this provider knows (or a dotted name like ``binance.ohlcv_1m``).
         """
-        if not isinstance(node_id, str) or not node_id:
-            raise InvalidArgument(
-                "node_id must be 'dataset/symbol' or a symbol of the default "
-                "dataset (settings.dataset)"
-            )
-        default = self.settings.dataset or self.settings.table
-        if "/" in node_id:
-            head, _, tail = node_id.partition("/")
-            known = {*self._datasets, self.settings.dataset, self.settings.table}
-            if head in known or "." in head or not default:
-                return Series(head, tail)
-        if not default:
-            raise InvalidArgument(
-                f"node_id {node_id!r} names no dataset: write it as "
-                "dataset/symbol or set settings.dataset"
-            )
-        return Series(default, node_id)
+        return resolve_series(node_id, self.settings, self._datasets)
 
     def _local_dataset(self, series: Series, interval: Any) -> Dataset:
-        s = self.settings
-        if series.dataset not in (s.dataset, s.table) and s.dataset is not None:
-            raise InvalidArgument(
-                f"dataset {series.dataset!r} is not configured: without a "
-                f"coordinator only {s.dataset!r} can be read"
-            )
-        iv = interval_to_us(interval if interval is not None else s.interval)
-        key = f"{series.dataset}@{iv}"
-        if key not in self._datasets:
-            self._datasets[key] = Dataset(
-                name=series.dataset,
-                table=s.table or series.dataset.replace(".", "_"),
-                source="inline",
-                interval_us=iv,
-                settle_us=s.settle_ms * 1000,
-            )
-        return self._datasets[key]
+        return local_dataset(series, interval, self.settings, self._datasets)
 
     async def _fleet_backend(self) -> Any:
         if self._fleet is None:
@@ -388,18 +354,8 @@ class AsyncSeamlessProvider:
             self._fleet = FleetBackend(self.settings)
         return self._fleet
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run ``coro`` in the background, kept until done (publishing, partial fills)."""
-        task = asyncio.ensure_future(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
     async def aclose(self) -> None:
         """Stop background work and close connections."""
-        for task in list(self._background):
-            task.cancel()
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
         if self.inline is not None:
             await self.inline.aclose()
         if self._fleet is not None:
