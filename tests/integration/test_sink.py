@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pandas as pd
@@ -213,3 +214,19 @@ async def test_the_fingerprint_of_a_chunk_matches_its_rows_read_back(
     frame["ts"] = pd.to_datetime(frame["ts"]).dt.tz_localize(None).astype("datetime64[us]")
     assert len(progress.fingerprint) == 64
     assert digest(frame, series, rng, 0) == progress.fingerprint
+
+
+async def test_many_concurrent_chunks_are_each_visible_when_their_wait_returns(
+    sink: QuestDBSink, table: str
+) -> None:
+    ds = _ds(table)
+    rng = TimeRange(T0, T0 + 500 * MIN)
+
+    async def one(i: int) -> int:
+        series = Series(ds.name, f"C{i}")
+        await run_chunk(SyntheticFetcher(), sink, series, rng, ds)
+        # Visible the moment run_chunk returned: no waiting here.
+        return await sink.count(ds, series.symbol, rng)
+
+    counts = await asyncio.gather(*(one(i) for i in range(20)))
+    assert counts == [500] * 20

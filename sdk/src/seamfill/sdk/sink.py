@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from seamfill.sdk._wal import WalWatcher
 from seamfill.sdk.errors import ConfigError, SchemaMismatch, StorageError
 from seamfill.sdk.types import Dataset, TimeRange
 
@@ -141,6 +142,7 @@ class QuestDBSink:
         self.request_timeout_s = request_timeout_s
         self._idle: list[Any] = []
         self._ready: set[tuple[str, str]] = set()
+        self._wal = WalWatcher(self.exec)
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -296,22 +298,30 @@ class QuestDBSink:
         """Return once at least ``rows`` rows of ``symbol`` in ``range`` are visible to queries.
 
         ILP/HTTP acknowledges the WAL commit, not its application; readers see rows only after
-        the WAL is applied. Raises :class:`StorageError` (retryable) after the bounded wait.
+        the WAL is applied. This waits until the table's WAL is applied past the commit (one
+        shared poll of ``wal_tables()`` per table), then counts the rows once. Raises
+        :class:`StorageError` (retryable) when the table is suspended or after the bounded
+        wait.
         """
         if rows <= 0:
             return
         deadline = time.monotonic() + self.visibility_timeout_s
-        pause = 0.005
         seen = 0
-        while True:
-            seen = await self.count(dataset, symbol, range)
-            if seen >= rows:
-                return
-            if time.monotonic() >= deadline:
-                break
-            await asyncio.sleep(pause)
-            # WAL apply usually lands within tens of ms: poll finely, not exponentially.
-            pause = min(pause * 1.5, 0.025)
+        try:
+            await self._wal.applied(_table(dataset), self.visibility_timeout_s)
+            # Applied: one count confirms what readers see. Should another writer's commit to
+            # the same rows still be in flight, keep counting until the deadline.
+            pause = 0.01
+            while True:
+                seen = await self.count(dataset, symbol, range)
+                if seen >= rows:
+                    return
+                if time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(pause)
+                pause = min(pause * 1.5, 0.1)
+        except TimeoutError:
+            pass
         hint = await self._wal_status(dataset)
         raise StorageError(
             f"{rows} rows written to table {dataset.table!r} for symbol "
@@ -338,7 +348,8 @@ class QuestDBSink:
         return f"; WAL applied up to txn {writer} of {sequencer}"
 
     async def aclose(self) -> None:
-        """Close the pooled ILP senders."""
+        """Close the pooled ILP senders and stop the WAL pollers."""
+        await self._wal.aclose()
         idle, self._idle = self._idle, []
         for sender in idle:
             await asyncio.to_thread(sender.close)
