@@ -36,17 +36,25 @@ def bars_frame(symbol: str, start_us: int, n: int) -> pd.DataFrame:
     close = 100 + np.cumsum(rng.normal(0, 0.1, n))
     spread = np.abs(rng.normal(0, 0.05, n))
     ts = pd.to_datetime(start_us + np.arange(n, dtype=np.int64) * MINUTE_US, unit="us", utc=True)
-    return pd.DataFrame({
-        "ts": ts, "symbol": pd.Categorical([symbol] * n),
-        "open": close, "high": close + spread, "low": close - spread, "close": close,
-        "volume": np.abs(rng.normal(10, 2, n)),
-    })
+    return pd.DataFrame(
+        {
+            "ts": ts,
+            "symbol": pd.Categorical([symbol] * n),
+            "open": close,
+            "high": close + spread,
+            "low": close - spread,
+            "close": close,
+            "volume": np.abs(rng.normal(10, 2, n)),
+        }
+    )
 
 
 def create_bars_table(table: str) -> None:
-    sql(f'CREATE TABLE IF NOT EXISTS "{table}" (ts TIMESTAMP, symbol SYMBOL, open DOUBLE, '
+    sql(
+        f'CREATE TABLE IF NOT EXISTS "{table}" (ts TIMESTAMP, symbol SYMBOL, open DOUBLE, '
         "high DOUBLE, low DOUBLE, close DOUBLE, volume DOUBLE) TIMESTAMP(ts) PARTITION BY DAY "
-        "WAL DEDUP UPSERT KEYS(ts, symbol)")
+        "WAL DEDUP UPSERT KEYS(ts, symbol)"
+    )
 
 
 def wait_rows(table: str, expected: int, timeout_s: float = 120.0) -> None:
@@ -74,8 +82,9 @@ def raw_writer(symbols: int = 10, days: int = 30, rows_per_flush: int = 1440) ->
     with Sender.from_conf(conf) as sender:
         for df in frames:
             for lo in range(0, n, rows_per_flush):
-                sender.dataframe(df.iloc[lo:lo + rows_per_flush], table_name=table,
-                                 symbols=["symbol"], at="ts")
+                sender.dataframe(
+                    df.iloc[lo : lo + rows_per_flush], table_name=table, symbols=["symbol"], at="ts"
+                )
                 sender.flush()
     acked = time.perf_counter() - t0
     wait_rows(table, total)

@@ -44,12 +44,16 @@ class TimeRange:
     def validate(self, field_name: str = "range") -> TimeRange:
         """Raise :class:`InvalidRange` unless the range is non-empty and within supported time."""
         if self.empty:
-            raise InvalidRange(f"{field_name} is empty ({self.start_us} == {self.end_us}): "
-                               "give an end after the start")
+            raise InvalidRange(
+                f"{field_name} is empty ({self.start_us} == {self.end_us}): "
+                "give an end after the start"
+            )
         for name, v in (("start_us", self.start_us), ("end_us", self.end_us)):
             if not MIN_TS_US <= v <= MAX_TS_US:
-                raise InvalidRange(f"{field_name}.{name} = {v} is outside [{MIN_TS_US}, "
-                                   f"{MAX_TS_US}]: give microseconds since the epoch")
+                raise InvalidRange(
+                    f"{field_name}.{name} = {v} is outside [{MIN_TS_US}, "
+                    f"{MAX_TS_US}]: give microseconds since the epoch"
+                )
         return self
 
 
@@ -73,16 +77,20 @@ class Series:
             except UnicodeEncodeError as e:
                 raise InvalidSeries(f"series.{name} is not valid Unicode text: {e}") from e
         if "/" in self.dataset:
-            raise InvalidSeries(f"series.dataset {self.dataset!r} contains '/': dataset names "
-                                "are like 'binance.ohlcv_1m'")
+            raise InvalidSeries(
+                f"series.dataset {self.dataset!r} contains '/': dataset names "
+                "are like 'binance.ohlcv_1m'"
+            )
 
     @classmethod
     def parse(cls, text: str) -> Series:
         """Parse ``dataset/symbol`` (the symbol may itself contain '/')."""
         dataset, sep, symbol = text.partition("/")
         if not sep:
-            raise InvalidSeries(f"series {text!r} has no '/': write it as DATASET/SYMBOL, "
-                                "e.g. binance.ohlcv_1m/BTC-USDT")
+            raise InvalidSeries(
+                f"series {text!r} has no '/': write it as DATASET/SYMBOL, "
+                "e.g. binance.ohlcv_1m/BTC-USDT"
+            )
         return cls(dataset, symbol)
 
     def __str__(self) -> str:
