@@ -36,7 +36,7 @@ class InvalidSeries(InvalidArgument):
 
 
 class ConfigError(InvalidArgument):
-    """Configuration (YAML, environment, constructor arguments) is wrong; the message names the key."""
+    """Configuration (YAML, environment, arguments) is wrong; the message names the key."""
 
 
 class NotFound(SeamfillError):
@@ -64,7 +64,7 @@ class FailedPrecondition(SeamfillError):
 
 
 class LeaseLost(FailedPrecondition):
-    """The lease expired or its fencing token is stale: stop work on the chunk, do not complete it."""
+    """The lease expired or its fencing token is stale: stop the chunk, do not complete it."""
 
 
 class JobNotRunning(FailedPrecondition):

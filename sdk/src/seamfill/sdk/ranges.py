@@ -77,9 +77,9 @@ def align_outward(r: TimeRange, step: int) -> TimeRange:
 def chunk_cells(gaps: Iterable[TimeRange], span: int) -> Iterator[tuple[int, TimeRange]]:
     """Split gaps into chunks on a grid of cells ``span`` long.
 
-    Yields ``(cell_start, range)`` once per cell that any gap touches, where ``range`` is the hull of
-    the gap parts inside that cell. Chunk identity is (series, cell_start), so two overlapping
-    requests for the same gap get the same chunks.
+    Yields ``(cell_start, range)`` once per cell that any gap touches, where ``range`` is the
+    hull of the gap parts inside that cell. Chunk identity is (series, cell_start), so two
+    overlapping requests for the same gap get the same chunks.
     """
     by_cell: dict[int, TimeRange] = {}
     for g in merge(gaps):
