@@ -130,13 +130,17 @@ def validate_frame(
     for name in columns[1:]:
         col = rows[name]
         if name in ("trade_id", "side"):
-            out[name] = col if isinstance(col.dtype, pd.CategoricalDtype) else col.astype("string")
+            text = col if isinstance(col.dtype, pd.CategoricalDtype) else col.astype("string")
+            out[name] = text.array
+            continue
+        if col.dtype == np.float64:  # the common case: no conversion, no copy
+            out[name] = col.to_numpy()
             continue
         try:
-            out[name] = pd.to_numeric(col, errors="raise").astype(np.float64)
+            out[name] = pd.to_numeric(col, errors="raise").to_numpy(dtype=np.float64)
         except (TypeError, ValueError) as e:
             raise _bad(series, range, f"column {name!r} is not numeric ({e})") from e
-    return pd.DataFrame(out, index=rows.index).reset_index(drop=True)
+    return pd.DataFrame(out)
 
 
 async def run_chunk(
