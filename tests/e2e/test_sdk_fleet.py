@@ -74,7 +74,7 @@ def test_auto_backfill_on_an_empty_series_returns_what_the_fleet_filled(
 
 
 def test_seamless_downgrades_at_300ms_with_a_slow_fleet(fleet: Fleet, questdb_url: str) -> None:
-    fleet.start_worker("slow", env={"SEAMFILL_TEST_FETCH_DELAY": "3"})
+    fleet.start_worker("slow", env={"SEAMFILL_TEST_FETCH_DELAY": "10"})
     s = settings(
         fleet,
         questdb_url,
@@ -88,7 +88,9 @@ def test_seamless_downgrades_at_300ms_with_a_slow_fleet(fleet: Fleet, questdb_ur
     meta = df.attrs["seamless"]
     assert meta.downgraded and "backfill deadline" in meta.reason
     assert meta.gaps and meta.gaps[0].start_us == T0
-    assert elapsed < 0.3 + 1.0
+    # Cut off at the deadline (the provider's measure of the wait), long before the fleet.
+    assert meta.timings_ms["backfill"] < 300 + 700
+    assert elapsed < 10.0
 
 
 # -- the setup guide's snippets --------------------------------------------------------------

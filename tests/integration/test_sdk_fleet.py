@@ -52,7 +52,11 @@ class TestWorker:
             got = await self.client.acquire("test-worker", ["synthetic"], max=4, wait_ms=100)
             for lease in got.leases:
                 if self.delay:
-                    await asyncio.sleep(self.delay)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stop.wait(), self.delay)
+                if self.stop.is_set():
+                    await self.client.release("test-worker", lease.lease_id, lease.token)
+                    continue
                 rows = await run_chunk(
                     self.fetcher, self.sink, lease.chunk.series, lease.chunk.range, lease.dataset
                 )
@@ -172,7 +176,7 @@ async def test_partial_fill_returns_at_once_with_a_job_then_completes(
 async def test_seamless_downgrades_at_a_300ms_backfill_deadline(
     coordinator: RunningCoordinator, questdb_url: str
 ) -> None:
-    slow = TestWorker(coordinator.address, questdb_url, delay=1.0)
+    slow = TestWorker(coordinator.address, questdb_url, delay=5.0)
     s = settings(
         coordinator,
         questdb_url,
@@ -188,7 +192,10 @@ async def test_seamless_downgrades_at_a_300ms_backfill_deadline(
         await slow.aclose()
     assert r.meta.downgraded and "backfill deadline" in r.meta.reason
     assert r.meta.gaps == (TimeRange(T0, T0 + 120 * MIN),) and r.meta.job_id
-    assert elapsed < 0.3 + 1.0
+    # The wait was cut off at its deadline (the provider's own measure of the stage), long
+    # before the slow fleet could have answered.
+    assert r.meta.timings_ms["backfill"] < 300 + 700
+    assert elapsed < 5.0
 
 
 async def test_provider_fetcher_fills_gaps_by_taking_leases(

@@ -157,7 +157,8 @@ async def test_seamless_downgrades_at_the_backfill_deadline(questdb_url: str, ta
         elapsed = time.monotonic() - started
     assert r.meta.downgraded and "backfill deadline" in r.meta.reason
     assert r.meta.gaps == (TimeRange(T0 + 10 * MIN, T0 + 30 * MIN),) and len(r.frame) == 10
-    assert elapsed < 0.3 + 1.0
+    assert r.meta.timings_ms["backfill"] < 300 + 700  # cut off at the deadline...
+    assert elapsed < 5.0  # ...long before the slow source could have answered
 
 
 async def test_auto_backfill_raises_at_the_deadline(questdb_url: str, table: str) -> None:
@@ -243,12 +244,13 @@ async def test_a_hung_coordinator_costs_only_the_storage_deadline(
         elapsed = time.monotonic() - started
         assert r.meta.degraded and r.meta.downgraded and "coordinator" in r.meta.reason
         assert len(r.frame) == 30 and r.meta.gaps == (TimeRange(T0 + 30 * MIN, T0 + 40 * MIN),)
-        assert elapsed < 0.3 + 1.5
+        assert r.meta.timings_ms["coverage"] < 300 + 1200  # cut off at the storage deadline
+        assert elapsed < 10.0  # the client's own RPC timeout would have been 10 s
     async with AsyncSeamlessProvider(s.with_overrides(strategy="fail_fast")) as p:
         started = time.monotonic()
         with pytest.raises(CoordinatorUnavailable):
             await p.read(T0, T0 + 40 * MIN, node_id="BTC", interval="1m")
-        assert time.monotonic() - started < 0.3 + 1.5
+        assert time.monotonic() - started < 10.0
 
 
 async def test_cache_serves_settled_complete_reads_only(questdb_url: str, table: str) -> None:
