@@ -28,7 +28,14 @@ from seamfill.sdk.errors import (
 )
 from seamfill.sdk.inline import InlineBackfill
 from seamfill.sdk.logs import log_event
-from seamfill.sdk.metrics import BACKFILL_WAIT_MS, CACHE_HITS, READS, SLA_DOWNGRADES, SLA_EXCEEDED
+from seamfill.sdk.metrics import (
+    BACKFILL_WAIT_MS,
+    CACHE_HITS,
+    READS,
+    SLA_DEADLINE_SECONDS,
+    SLA_DOWNGRADES,
+    SLA_EXCEEDED,
+)
 from seamfill.sdk.result import SeamlessResult
 from seamfill.sdk.settings import SeamlessSettings, Strategy
 from seamfill.sdk.sla import OnBreach
@@ -137,6 +144,8 @@ class AsyncSeamlessProvider:
         except Exception:
             READS.labels(st.strategy.value, "error").inc()
             raise
+        finally:
+            SLA_DEADLINE_SECONDS.labels("total").observe(time.monotonic() - st.budget.started)
         READS.labels(st.strategy.value, "partial" if result.meta.partial else "complete").inc()
         return result
 
