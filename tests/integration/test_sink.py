@@ -207,7 +207,7 @@ async def test_the_fingerprint_of_a_chunk_matches_its_rows_read_back(
     progress = ChunkProgress()
     await run_chunk(SyntheticFetcher(), sink, series, rng, ds, progress=progress, fingerprint=True)
     body = await sink.exec(
-        f"SELECT ts, open, high, low, close, volume FROM \"{table}\" "
+        f'SELECT ts, open, high, low, close, volume FROM "{table}" '
         "WHERE symbol = 'FP' ORDER BY ts"
     )
     frame = pd.DataFrame(body["dataset"], columns=["ts", "open", "high", "low", "close", "volume"])
@@ -230,3 +230,18 @@ async def test_many_concurrent_chunks_are_each_visible_when_their_wait_returns(
 
     counts = await asyncio.gather(*(one(i) for i in range(20)))
     assert counts == [500] * 20
+
+
+async def test_an_unreachable_questdb_is_a_retryable_storage_error() -> None:
+    from seamfill.sdk.backfill import is_retryable
+    from seamfill.sdk.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not an http"):
+        QuestDBSink("127.0.0.1:9000")
+    nowhere = QuestDBSink("http://127.0.0.1:1", request_timeout_s=2)
+    try:
+        with pytest.raises(StorageError, match="cannot be reached") as info:
+            await nowhere.exec("SELECT 1")
+        assert is_retryable(info.value)
+    finally:
+        await nowhere.aclose()

@@ -21,12 +21,13 @@ the SDK installs and reads without it.
 from __future__ import annotations
 
 import asyncio
+import base64
+import http.client
 import json
 import re
+import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
 import numpy as np
@@ -137,7 +138,15 @@ class QuestDBSink:
             f"{parsed.scheme}::addr={parsed.hostname}:{port};{auth}auto_flush=off;"
             f"retry_timeout={int(request_timeout_s * 1000)};"
         )
-        self._auth = (parsed.username or "", parsed.password or "") if parsed.username else None
+        self._https = parsed.scheme == "https"
+        self._host, self._port = parsed.hostname, port
+        self._headers: dict[str, str] = {}
+        if parsed.username:
+            token = f"{parsed.username}:{parsed.password or ''}".encode()
+            self._headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
+        self._local = threading.local()
+        self._conns: list[http.client.HTTPConnection] = []
+        self._conns_lock = threading.Lock()
         self.visibility_timeout_s = visibility_timeout_s
         self.request_timeout_s = request_timeout_s
         self._idle: list[Any] = []
@@ -146,28 +155,39 @@ class QuestDBSink:
 
     # -- queries ---------------------------------------------------------------------------
 
-    def _exec_sync(self, sql: str) -> dict[str, Any]:
-        url = f"{self._base}/exec?" + urllib.parse.urlencode({"query": sql})
-        req = urllib.request.Request(url)
-        if self._auth:
-            import base64
+    def _connection(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            conn = cls(self._host, self._port, timeout=self.request_timeout_s)
+            self._local.conn = conn
+            with self._conns_lock:
+                self._conns.append(conn)
+        return conn
 
-            token = base64.b64encode(":".join(self._auth).encode()).decode()
-            req.add_header("Authorization", f"Basic {token}")
-        try:
-            with urllib.request.urlopen(req, timeout=self.request_timeout_s) as resp:
-                body: dict[str, Any] = json.load(resp)
-                return body
-        except urllib.error.HTTPError as e:
+    def _exec_sync(self, sql: str) -> dict[str, Any]:
+        path = "/exec?" + urllib.parse.urlencode({"query": sql})
+        # One kept-alive connection per thread: visibility polls come many times a second.
+        for attempt in (1, 2):
+            conn = self._connection()
             try:
-                detail = json.load(e).get("error", "")
-            except ValueError:
-                detail = e.reason
-            finally:
-                e.close()
-            raise StorageError(f"QuestDB rejected the query ({e.code}): {detail}") from e
-        except (OSError, ValueError) as e:
-            raise StorageError(f"QuestDB at {self._base} cannot be reached: {e}") from e
+                conn.request("GET", path, headers=self._headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+                break
+            except (OSError, http.client.HTTPException) as e:
+                conn.close()  # reopened on the next request
+                if attempt == 2:
+                    raise StorageError(f"QuestDB at {self._base} cannot be reached: {e}") from e
+        try:
+            body: dict[str, Any] = json.loads(raw)
+        except ValueError as e:
+            raise StorageError(f"QuestDB answered {resp.status} with no JSON: {raw[:200]!r}") from e
+        if resp.status != 200:
+            raise StorageError(
+                f"QuestDB rejected the query ({resp.status}): {body.get('error', '')}"
+            )
+        return body
 
     async def exec(self, sql: str) -> dict[str, Any]:
         """Run ``sql`` through QuestDB's HTTP ``/exec``; the JSON answer."""
@@ -350,6 +370,10 @@ class QuestDBSink:
     async def aclose(self) -> None:
         """Close the pooled ILP senders and stop the WAL pollers."""
         await self._wal.aclose()
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.close()
         idle, self._idle = self._idle, []
         for sender in idle:
             await asyncio.to_thread(sender.close)
