@@ -42,3 +42,11 @@ def test_the_check_can_fail() -> None:
     code = f"import sys, asyncio; print(','.join(m for m in {FORBIDDEN!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "asyncio"
+
+
+@pytest.mark.parametrize("module", ["provider", "compat", "_fleet", "inline", "backfill", "sink"])
+def test_reading_needs_no_ilp_client(module: str) -> None:
+    """The ``questdb`` ILP client is the ``ilp`` extra: only a write (inline backfill) loads it."""
+    code = f"import sys, seamfill.sdk.{module}; print('questdb' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

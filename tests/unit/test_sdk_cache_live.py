@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from seamfill.sdk.cache import ReadCache, frame_bytes
 from seamfill.sdk.live import stitch
@@ -75,3 +76,14 @@ def test_symbols_cannot_escape_the_literal() -> None:
     assert sql_string(hostile) == "'x'' OR ''1''=''1'"
     q = bars_query("t", hostile, TimeRange(T0, T0 + MIN))
     assert "symbol = 'x'' OR ''1''=''1'" in q and q.count("'") % 2 == 0
+
+
+def test_storage_url_credentials_become_basic_auth() -> None:
+    from seamfill.sdk.errors import InvalidArgument
+    from seamfill.sdk.storage import StorageReader
+
+    r = StorageReader.from_url("https://reader:p%40ss@db.example:9443")
+    assert (r.url, r.username, r.password) == ("https://db.example:9443", "reader", "p@ss")
+    assert StorageReader.from_url("http://127.0.0.1").url == "http://127.0.0.1:9000"
+    with pytest.raises(InvalidArgument, match="questdb_url"):
+        StorageReader.from_url("127.0.0.1:9000")

@@ -73,6 +73,7 @@ def test_from_env_alone() -> None:
         ("seamless:\n  conformance: {severities: {ohlc: shout}}\n", "severities.ohlc"),
         ("seamless:\n  coordinator_url: ftp://x:1\n", "coordinator_url"),
         ("seamless:\n  interval: fortnightly\n", "interval"),
+        ("seamless:\n  questdb_url: 127.0.0.1:9000\n", "questdb_url"),
         ("seamless: [1, 2]\n", "mapping"),
     ],
 )

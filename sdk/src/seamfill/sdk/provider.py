@@ -65,7 +65,7 @@ class AsyncSeamlessProvider:
         self.settings = settings if settings is not None else SeamlessSettings.from_env()
         self.fetcher = fetcher
         self.live_fetcher = live_fetcher
-        self.storage = StorageReader(
+        self.storage = StorageReader.from_url(
             self.settings.storage_url, timeout_s=_seconds(self.settings.sla.storage_deadline_ms)
         )
         self.cache = ReadCache(self.settings.cache_bytes)

@@ -122,6 +122,12 @@ class SeamlessSettings:
             interval_to_us(self.interval)
         except Exception as e:
             raise ConfigError(f"interval = {self.interval!r} is not a bar interval: {e}") from e
+        u = urlparse(self.questdb_url)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ConfigError(
+                f"questdb_url = {self.questdb_url!r} is not an http(s)://host:port address: "
+                "give QuestDB's HTTP endpoint, e.g. http://127.0.0.1:9000"
+            )
         if self.cache_bytes < 0 or self.settle_ms < 0:
             raise ConfigError("cache_bytes and settle_ms must be >= 0")
 

@@ -115,6 +115,21 @@ class StorageReader:
     username: str | None = None
     password: str | None = None
 
+    @classmethod
+    def from_url(cls, url: str, timeout_s: float = 30.0) -> StorageReader:
+        """A reader of ``http[s]://[user:password@]host:port`` (credentials go to Basic auth)."""
+        u = urllib.parse.urlsplit(url)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise InvalidArgument(
+                f"questdb_url {url!r} is not an http(s)://host:port address: give QuestDB's "
+                "HTTP endpoint, e.g. http://127.0.0.1:9000"
+            )
+        host = f"[{u.hostname}]" if ":" in u.hostname else u.hostname
+        base = f"{u.scheme}://{host}:{u.port or 9000}"
+        user = urllib.parse.unquote(u.username) if u.username else None
+        password = urllib.parse.unquote(u.password) if u.password else None
+        return cls(base, timeout_s, user, password)
+
     def _request(self, path: str, params: dict[str, str]) -> bytes:
         url = f"{self.url.rstrip('/')}/{path}?{urllib.parse.urlencode(params)}"
         req = urllib.request.Request(url)
