@@ -27,7 +27,7 @@ REDIS_URL = os.environ.get("SEAMFILL_REDIS_URL", "redis://127.0.0.1:6379/0")
 SYMBOLS = 10
 DAYS = 30
 CHUNK_BARS = 10_080  # one week of minutes: the raw writer's transaction size too
-CONCURRENCY = 3
+CONCURRENCY = 4
 ROUNDS = 3
 
 
@@ -53,7 +53,7 @@ def _backfill(fleet: Fleet, dataset: str, symbols: list[str], days: int) -> floa
             pending.discard(job)
         return True
 
-    wait_for(all_done, 300, f"{dataset} backfill", every=0.01)
+    wait_for(all_done, 300, f"{dataset} backfill", every=0.02)
     return time.perf_counter() - t0
 
 

@@ -278,3 +278,18 @@ async def test_drain_lets_writing_chunks_finish_within_the_grace_period() -> Non
         w.held[held.lease.lease_id] = held
     await asyncio.wait_for(w._drain(), 5)
     assert outcome == {"fetching0": "cancelled", "writing1": "finished", "writing2": "cancelled"}
+
+
+async def test_chunks_waiting_for_visibility_take_no_slot_but_are_bounded() -> None:
+    from seamfill.worker.loop import VERIFYING_PER_SLOT, Held
+
+    w = _worker(ScriptedLeases([]), Empty(), concurrency=2)
+    for n in range(2):
+        w.held[f"c{n}"] = Held(_lease(n), FAR)
+    assert w._free_slots() == 0
+    for h in w.held.values():
+        h.written = True
+    assert w._free_slots() == 2
+    for n in range(2, 2 * (1 + VERIFYING_PER_SLOT)):
+        w.held[f"c{n}"] = Held(_lease(n), FAR, written=True)
+    assert w._free_slots() == 0

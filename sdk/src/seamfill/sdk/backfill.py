@@ -8,6 +8,7 @@ again may help, :class:`SchemaMismatch` is terminal, other :class:`StorageError`
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,12 +153,16 @@ async def run_chunk(
     *,
     progress: ChunkProgress | None = None,
     fingerprint: bool = False,
+    on_written: Callable[[], None] | None = None,
 ) -> int:
     """Backfill one chunk; the rows written and visible (0 = the source has none: covered-empty).
 
     Raises :class:`FetchError` (see ``retryable``), :class:`SchemaMismatch` (terminal) or
     :class:`StorageError` (retryable, e.g. rows not visible within the sink's bounded wait).
     Safe to repeat: tables deduplicate, so a retry or a zombie writes no duplicate.
+
+    ``on_written`` is called once the rows are committed, before the wait for visibility: the
+    chunk holds no rows in memory from then on, so a caller may start another one meanwhile.
     """
     state = progress if progress is not None else ChunkProgress()
     state.stage = "fetching"
@@ -192,7 +197,10 @@ async def run_chunk(
         from seamfill.sdk.fingerprint import digest
 
         state.fingerprint = digest(frame, series, range, 0)
+    del frame
     state.stage = "verifying"
+    if on_written is not None:
+        on_written()
     t0 = time.perf_counter()
     await sink.wait_visible(dataset, series.symbol, range, rows)
     state.visible_s = time.perf_counter() - t0

@@ -43,6 +43,8 @@ from seamfill.worker.plugins import Fetchers
 __all__ = ["Held", "Worker"]
 
 log = logging.getLogger("seamfill.worker")
+# Chunks waiting for visibility, per concurrency slot, on top of the chunks being written.
+VERIFYING_PER_SLOT = 3
 _tracer = tracing.tracer("seamfill.worker")
 
 
@@ -57,6 +59,8 @@ class Held:
     stop: Directive | None = None
     """Why the task was cancelled: a heartbeat directive, or None for shutdown."""
     stop_reason: str = ""
+    written: bool = False
+    """Rows committed; only the wait for visibility is left (the chunk takes no slot)."""
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -115,7 +119,7 @@ class Worker:
         backoff = Backoff(0.1, self.config.reconnect_max_s)
         while not self.stopping:
             self._slot_freed.clear()
-            free = self.config.concurrency - len(self.held)
+            free = self._free_slots()
             if free <= 0:
                 await first(self._slot_freed.wait(), self._stopping.wait())
                 continue
@@ -155,6 +159,18 @@ class Worker:
                     reason="the coordinator asked this worker to drain",
                 )
                 self.stop()
+
+    def _free_slots(self) -> int:
+        """Leases to ask for: ``concurrency`` chunks may be fetching or writing; chunks that
+        only wait for QuestDB to show their rows hold no memory and take no slot, up to
+        ``VERIFYING_PER_SLOT`` times as many (so a stalled QuestDB cannot pile up leases)."""
+        busy = sum(1 for h in self.held.values() if not h.written)
+        limit = self.config.concurrency * (1 + VERIFYING_PER_SLOT)
+        return min(self.config.concurrency - busy, limit - len(self.held))
+
+    def _written(self, held: Held) -> None:
+        held.written = True
+        self._slot_freed.set()
 
     def _start(self, lease: Lease) -> None:
         held = Held(lease, lease.deadline_us)
@@ -223,6 +239,7 @@ class Worker:
                     ds,
                     progress=held.progress,
                     fingerprint=True,
+                    on_written=lambda: self._written(held),
                 )
         except asyncio.CancelledError:
             raise
