@@ -16,7 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -216,29 +216,29 @@ async def _idle(address: str, r: redis.Redis) -> dict[str, Any]:
     work (measured without workers) is subtracted."""
 
     async def measure(workers: int, seconds: float) -> int:
-        stop = asyncio.Event()
-
         async def worker(i: int) -> None:
             async with CoordinatorClient(address, timeout_s=30) as c:
-                while not stop.is_set():
+                while True:
                     await c.acquire(f"idle{i}", ["synthetic"], max=4, wait_ms=IDLE_WAIT_MS)
 
         tasks = [asyncio.create_task(worker(i)) for i in range(workers)]
         await asyncio.sleep(IDLE_WARMUP_S)  # first calls register the workers
         before = _calls(r)
-        await asyncio.sleep(IDLE_SECONDS)
+        await asyncio.sleep(seconds)
         delta = _calls(r) - before
-        stop.set()
-        await asyncio.gather(*tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         return delta
 
-    base = await measure(0)
-    with_workers = await measure(IDLE_WORKERS)
-    per_worker_min = (with_workers - base) / IDLE_WORKERS * 60 / IDLE_SECONDS
+    base_per_s = await measure(0, IDLE_BASE_SECONDS) / IDLE_BASE_SECONDS
+    with_workers = await measure(IDLE_WORKERS, IDLE_SECONDS)
+    per_worker_min = (with_workers - base_per_s * IDLE_SECONDS) / IDLE_WORKERS * 60 / IDLE_SECONDS
     return {
         "idle_workers": IDLE_WORKERS,
         "idle_acquire_wait_ms": IDLE_WAIT_MS,
-        "redis_commands_per_replica_per_min_no_workers": round(base * 60 / IDLE_SECONDS, 1),
+        "idle_window_s": IDLE_SECONDS,
+        "redis_commands_per_replica_per_min_no_workers": round(base_per_s * 60, 1),
         "redis_commands_per_idle_worker_per_min": round(per_worker_min, 2),
     }
 
@@ -274,12 +274,13 @@ async def _bench_all(proc: CoordinatorProcess, r: redis.Redis) -> dict[str, Any]
     out.update({f"paced_{k}": v for k, v in paced.items()})
     for key in r.scan_iter(match=f"{PREFIX}*", count=10_000):
         r.unlink(key)
-    for name, phase in (
-        ("coverage", _coverage(proc.address, r)),
-        ("idle", _idle(proc.address, r)),
-        ("rss", _rss(proc, proc.address)),
-    ):
+    phases: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = [
+        ("coverage", lambda: _coverage(proc.address, r)),
+        ("idle", lambda: _idle(proc.address, r)),
+        ("rss", lambda: _rss(proc, proc.address)),
+    ]
+    for name, phase in phases:
         t0 = time.monotonic()
-        out.update(await phase)
+        out.update(await phase())
         out[f"{name}_phase_s"] = round(time.monotonic() - t0, 1)
     return out
