@@ -83,15 +83,30 @@ class Coordinator:
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         address = f"{self.host}:{self.port}"
-        if self.config.tls.enabled:
-            creds = grpc.ssl_server_credentials(
-                [(Path(self.config.tls.key).read_bytes(), Path(self.config.tls.cert).read_bytes())]
-            )
-            self.port = server.add_secure_port(address, creds)
+        try:
+            if self.config.tls.enabled:
+                creds = grpc.ssl_server_credentials(
+                    [
+                        (
+                            Path(self.config.tls.key).read_bytes(),
+                            Path(self.config.tls.cert).read_bytes(),
+                        )
+                    ]
+                )
+                self.port = server.add_secure_port(address, creds)
+            else:
+                self.port = server.add_insecure_port(address)
+        except RuntimeError as e:
+            self.port = 0
+            cause: Exception | None = e
         else:
-            self.port = server.add_insecure_port(address)
+            cause = None
         if self.port == 0:
-            raise SeamfillError(f"cannot listen on {address}: the port is taken or not allowed")
+            await server.stop(None)
+            raise SeamfillError(
+                f"cannot listen on {address}: the port is taken or the address is not local; "
+                "pick another --host/--port"
+            ) from cause
         await server.start()
         self.server = server
         await self._set_serving(True)
