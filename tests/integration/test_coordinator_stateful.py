@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from seamfill.coordinator.keys import ChunkRef
+from seamfill.coordinator.leases import Event, State, reachable
 from seamfill.coordinator.leasing import Directive, Leasing, Progress
 from seamfill.coordinator.store import Store
 from seamfill.sdk import errors, ranges
@@ -53,6 +54,8 @@ class LeaseMachine(RuleBasedStateMachine):
         self.last_token: dict[str, int] = {}
         self.completed: list[tuple[str, TimeRange]] = []
         self.jobs: list[str] = []
+        self.events: set[Event] = set()
+        self.states: dict[str, State] | None = None
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -77,6 +80,7 @@ class LeaseMachine(RuleBasedStateMachine):
         prio=st.sampled_from(list(Priority)),
     )
     def ensure(self, sym: str, first: int, n: int, prio: Priority) -> None:
+        self.events = {Event.PLAN, Event.SHARE}
         job = self.run(
             self.store.ensure(
                 Series(TEST_DATASET, sym), TimeRange(first * HOUR, (first + n) * HOUR), prio
@@ -87,6 +91,7 @@ class LeaseMachine(RuleBasedStateMachine):
 
     @rule(n=st.integers(1, 3))
     def acquire(self, n: int) -> None:
+        self.events = {Event.EXPIRE, Event.RETRY_DUE, Event.GRANT, Event.PARK, Event.DROP}
         datasets = self.leasing.datasets_for([])
         got = self.run(self.leasing.acquire("w", datasets, n))
         for lease in got.leases:
@@ -102,6 +107,7 @@ class LeaseMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.held)
     @rule(data=st.data())
     def heartbeat(self, data: st.DataObject) -> None:
+        self.events = {Event.HEARTBEAT}
         lid, tok = self._pick(data)
         (status,) = self.run(self.leasing.heartbeat([Progress(lid, tok, 0, 1)]))
         assert status.directive is not Directive.LOST
@@ -109,6 +115,7 @@ class LeaseMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.held)
     @rule(data=st.data(), rows=st.integers(0, 100))
     def complete(self, data: st.DataObject, rows: int) -> None:
+        self.events = {Event.COMPLETE}
         lid, tok = self._pick(data)
         sym, rng = self.run(self._chunk_range(lid))
         self.run(self.leasing.complete(lid, tok, rows))
@@ -123,6 +130,7 @@ class LeaseMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.held)
     @rule(data=st.data(), retryable=st.booleans())
     def fail(self, data: st.DataObject, retryable: bool) -> None:
+        self.events = {Event.FAIL_RETRY, Event.FAIL_DEAD}
         lid, tok = self._pick(data)
         self.run(self.leasing.fail(lid, tok, "boom", retryable))
         self._drop(lid, tok)
@@ -130,6 +138,7 @@ class LeaseMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.held)
     @rule(data=st.data())
     def release(self, data: st.DataObject) -> None:
+        self.events = {Event.RELEASE}
         lid, tok = self._pick(data)
         self.run(self.leasing.release(lid, tok))
         self._drop(lid, tok)
@@ -141,6 +150,7 @@ class LeaseMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.stale)
     @rule(data=st.data(), op=st.sampled_from(["complete", "fail", "release", "heartbeat"]))
     def stale_token_changes_nothing(self, data: st.DataObject, op: str) -> None:
+        self.events = set()
         lid, tok = data.draw(st.sampled_from(self.stale))
         before = self.snapshot()
         if op == "heartbeat":
@@ -158,6 +168,7 @@ class LeaseMachine(RuleBasedStateMachine):
 
     @rule(ms=st.sampled_from([10, 500, 1_200, 5_000]))
     def advance_time_and_reap(self, ms: int) -> None:
+        self.events = {Event.EXPIRE, Event.RETRY_DUE}
         self.now += ms * 1_000
         self.run(self.leasing.reap(TEST_DATASET))
         for lid, tok in list(self.held.items()):
@@ -168,11 +179,28 @@ class LeaseMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.jobs)
     @rule(data=st.data(), action=st.sampled_from(["pause", "resume", "cancel"]))
     def control(self, data: st.DataObject, action: str) -> None:
+        self.events = {Event.RESUME, Event.DROP}
         job = data.draw(st.sampled_from(self.jobs))
         with contextlib.suppress(errors.JobNotRunning):
             self.run(self.store.control_job(job, action))
 
     # -- invariants --------------------------------------------------------------------------
+
+    def chunk_states(self) -> dict[str, State]:
+        prefix = self.store.keys.chunk(TEST_DATASET, "")
+        return {
+            key[len(prefix) :]: State(self.r.hget(key, "state"))
+            for key in self.r.scan_iter(match=prefix + "*")
+        }
+
+    @invariant()
+    def every_change_is_an_edge_of_the_state_machine(self) -> None:
+        now = self.chunk_states()
+        if self.states is not None:
+            for lid in set(now) | set(self.states):
+                frm, to = self.states.get(lid, State.ABSENT), now.get(lid, State.ABSENT)
+                assert to in reachable(frm, self.events), (lid, frm, to, self.events)
+        self.states = now
 
     @invariant()
     def indexes_match_chunk_states(self) -> None:
