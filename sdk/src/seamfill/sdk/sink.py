@@ -152,6 +152,7 @@ class QuestDBSink:
         self._idle: list[Any] = []
         self._ready: set[tuple[str, str]] = set()
         self._wal = WalWatcher(self.exec)
+        self._creating = asyncio.Lock()
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -212,14 +213,28 @@ class QuestDBSink:
         key = (dataset.table, dataset.kind)
         if key in self._ready:
             return
-        sql = create_table_sql(dataset)
-        try:
-            await self.exec(sql)
-        except StorageError:
-            # Two writers creating the same table at once: one of them may be told it exists.
-            await self.exec(sql)
-        await self._check_schema(dataset)
-        self._ready.add(key)
+        async with self._creating:  # the first chunks of a table arrive together
+            if key in self._ready:
+                return
+            sql = create_table_sql(dataset)
+            try:
+                await self.exec(sql)
+            except StorageError:
+                # Another process creating the same table at once: it may be told it exists.
+                await self.exec(sql)
+            await self._check_schema(dataset)
+            self._ready.add(key)
+
+    async def warm(self, senders: int = 1) -> None:
+        """Open up to ``senders`` ILP senders ahead of the first write (errors are left for the
+        write to report)."""
+        opened = []
+        for _ in range(max(0, senders - len(self._idle))):
+            try:
+                opened.append(await asyncio.to_thread(self._open_sender))
+            except StorageError:
+                break
+        self._idle.extend(opened)
 
     async def _check_schema(self, dataset: Dataset) -> None:
         table = _table(dataset)

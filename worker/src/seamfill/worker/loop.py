@@ -103,13 +103,16 @@ class Worker:
             sources=list(self.config.sources),
         )
         beat = asyncio.create_task(heartbeat_loop(self))
+        # Connect to QuestDB while the first Acquire is in flight, not after it.
+        warm = asyncio.create_task(self.sink.warm(self.config.concurrency))
         try:
             await self._acquire_loop()
             await self._drain()
         finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            for task in (warm, beat):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
             await self.fetchers.aclose()
             log_event(log, "seamless.worker.stopped", worker=self.config.worker_id)
 
