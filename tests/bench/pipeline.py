@@ -38,6 +38,12 @@ def _peak_rss_mb(proc: Proc) -> float:
     raise RuntimeError("no VmHWM in /proc status")
 
 
+def _cpu_s(proc: Proc) -> float:
+    """User + system CPU seconds the process has used so far."""
+    fields = Path(f"/proc/{proc.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _backfill(fleet: Fleet, dataset: str, symbols: list[str], days: int) -> float:
     """Seconds from the first EnsureRange until every job is done."""
     from seamfill.v1 import common_pb2
@@ -65,7 +71,11 @@ def _pipeline(fleet: Fleet, datasets: list[str], tables: list[str]) -> list[dict
     out = []
     for dataset, table in zip(datasets, tables, strict=True):
         raw = baseline.raw_writer(SYMBOLS, DAYS, rows_per_flush=CHUNK_BARS)
+        cpu = [_cpu_s(p) for p in (*workers, fleet.procs[0])]
         seconds = _backfill(fleet, dataset, [f"SYM{i}" for i in range(SYMBOLS)], DAYS)
+        cpu = [
+            _cpu_s(p) - before for p, before in zip((*workers, fleet.procs[0]), cpu, strict=True)
+        ]
         got = sql(fleet.questdb_url, f'SELECT count() FROM "{table}"')[0][0]
         if got != rows:
             raise RuntimeError(f"{table} holds {got} rows, expected {rows}")
@@ -75,6 +85,10 @@ def _pipeline(fleet: Fleet, datasets: list[str], tables: list[str]) -> list[dict
                 "raw_visible_rows_per_s": raw["visible_rows_per_s"],
                 "pipeline_rows_per_s": round(pipeline_rps),
                 "ratio": round(pipeline_rps / raw["visible_rows_per_s"], 3),
+                "seconds": round(seconds, 3),
+                # CPU the fleet itself used on this 2-core machine, which QuestDB shares.
+                "workers_cpu_s": round(cpu[0] + cpu[1], 3),
+                "coordinator_cpu_s": round(cpu[2], 3),
             }
         )
     for w in workers:

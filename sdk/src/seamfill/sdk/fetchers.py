@@ -176,13 +176,19 @@ class SyntheticFetcher:
         level = 10.0 + (base % 100_000) / 10.0
         phase = (base >> 20) % 1000 / 1000.0 * 2 * np.pi
 
-        def mid(i: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-            t = i.astype(np.float64)
-            return level * np.exp(0.05 * np.sin(t / 1440.0 + phase) + 0.01 * np.sin(t / 97.0))
-
+        # The level at every bar boundary (open of bar i, close of bar i - 1), computed once.
+        edges = np.append(idx, idx[-1] + 1 if idx.size else 0).astype(np.float64)
+        level_at = level * np.exp(
+            0.05 * np.sin(edges / 1440.0 + phase) + 0.01 * np.sin(edges / 97.0)
+        )
+        if self.gap_every > 0:  # idx has holes: the next boundary is not the next element
+            t = (idx + 1).astype(np.float64)
+            after = level * np.exp(0.05 * np.sin(t / 1440.0 + phase) + 0.01 * np.sin(t / 97.0))
+        else:
+            after = level_at[1:]
         u = self._uniforms(idx, base, 4)
-        open_ = mid(idx) * (1.0 + (u[0] - 0.5) * 0.002)
-        close = mid(idx + 1) * (1.0 + (u[1] - 0.5) * 0.002)
+        open_ = level_at[:-1] * (1.0 + (u[0] - 0.5) * 0.002)
+        close = after * (1.0 + (u[1] - 0.5) * 0.002)
         high = np.maximum(open_, close) * (1.0 + u[2] * 0.001)
         low = np.minimum(open_, close) * (1.0 - u[2] * 0.001)
         volume = np.round(1.0 + u[3] * 100.0, 4)

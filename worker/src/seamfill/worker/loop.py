@@ -183,6 +183,7 @@ class Worker:
         log_event(
             log,
             "seamless.lease.granted",
+            logging.DEBUG,  # the attempt line that follows says the same and more
             lease=lease.lease_id,
             token=lease.token,
             worker=self.config.worker_id,
