@@ -39,7 +39,7 @@ class WalWatcher:
     """``await applied(table, timeout_s)`` returns once every commit acknowledged before the call
     is applied; raises :class:`StorageError` if the table is suspended or the wait times out."""
 
-    def __init__(self, exec: Exec, interval_s: float = 0.01) -> None:
+    def __init__(self, exec: Exec, interval_s: float = 0.02) -> None:
         self._exec = exec
         self.interval_s = interval_s
         self._tables: dict[str, _Table] = {}
