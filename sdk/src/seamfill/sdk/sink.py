@@ -25,7 +25,6 @@ import base64
 import http.client
 import json
 import re
-import threading
 import time
 import urllib.parse
 from typing import Any
@@ -144,9 +143,8 @@ class QuestDBSink:
         if parsed.username:
             token = f"{parsed.username}:{parsed.password or ''}".encode()
             self._headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
-        self._local = threading.local()
         self._conns: list[http.client.HTTPConnection] = []
-        self._conns_lock = threading.Lock()
+        self._closed = False
         self.visibility_timeout_s = visibility_timeout_s
         self.request_timeout_s = request_timeout_s
         self._idle: list[Any] = []
@@ -157,29 +155,32 @@ class QuestDBSink:
     # -- queries ---------------------------------------------------------------------------
 
     def _connection(self) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is None:
+        try:
+            return self._conns.pop()
+        except IndexError:
             cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            conn = cls(self._host, self._port, timeout=self.request_timeout_s)
-            self._local.conn = conn
-            with self._conns_lock:
-                self._conns.append(conn)
-        return conn
+            return cls(self._host, self._port, timeout=self.request_timeout_s)
 
     def _exec_sync(self, sql: str) -> dict[str, Any]:
         path = "/exec?" + urllib.parse.urlencode({"query": sql})
-        # One kept-alive connection per thread: visibility polls come many times a second.
-        for attempt in (1, 2):
-            conn = self._connection()
-            try:
-                conn.request("GET", path, headers=self._headers)
-                resp = conn.getresponse()
-                raw = resp.read()
-                break
-            except (OSError, http.client.HTTPException) as e:
-                conn.close()  # reopened on the next request
-                if attempt == 2:
-                    raise StorageError(f"QuestDB at {self._base} cannot be reached: {e}") from e
+        # Kept-alive connections from a small pool: visibility polls come many times a second.
+        conn = self._connection()
+        try:
+            for attempt in (1, 2):
+                try:
+                    conn.request("GET", path, headers=self._headers)
+                    resp = conn.getresponse()
+                    raw = resp.read()
+                    break
+                except (OSError, http.client.HTTPException) as e:
+                    conn.close()  # a server-side idle close: reopened by the retry
+                    if attempt == 2:
+                        raise StorageError(f"QuestDB at {self._base} cannot be reached: {e}") from e
+        finally:
+            if self._closed:
+                conn.close()
+            else:
+                self._conns.append(conn)
         try:
             body: dict[str, Any] = json.loads(raw)
         except ValueError as e:
@@ -235,6 +236,8 @@ class QuestDBSink:
             except StorageError:
                 break
         self._idle.extend(opened)
+        if self._closed:
+            await self._close_senders()
 
     async def _check_schema(self, dataset: Dataset) -> None:
         table = _table(dataset)
@@ -301,7 +304,10 @@ class QuestDBSink:
         except BaseException:
             await asyncio.to_thread(sender.close)
             raise
-        self._idle.append(sender)
+        if self._closed:
+            await asyncio.to_thread(sender.close)
+        else:
+            self._idle.append(sender)
         return len(out)
 
     def _open_sender(self) -> Any:
@@ -383,12 +389,14 @@ class QuestDBSink:
         return f"; WAL applied up to txn {writer} of {sequencer}"
 
     async def aclose(self) -> None:
-        """Close the pooled ILP senders and stop the WAL pollers."""
+        """Close the pooled ILP senders and HTTP connections; stop the WAL pollers."""
+        self._closed = True  # what is still in use is closed when its call ends
         await self._wal.aclose()
-        with self._conns_lock:
-            conns, self._conns = self._conns, []
-        for conn in conns:
-            conn.close()
+        while self._conns:
+            self._conns.pop().close()
+        await self._close_senders()
+
+    async def _close_senders(self) -> None:
         idle, self._idle = self._idle, []
         for sender in idle:
             await asyncio.to_thread(sender.close)
