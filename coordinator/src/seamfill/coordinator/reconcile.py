@@ -56,9 +56,9 @@ async def reconcile(store: Store, series: Series, r: TimeRange) -> Reconciled:
     from seamfill.sdk.sink import QuestDBSink
 
     storage = store.config.storage_for(ds)
-    sink = QuestDBSink(storage.http)
     span = ds.chunk_span_us
-    counts = await cells_with_rows(sink, ds.table, series.symbol, r, span)
+    async with QuestDBSink(storage.http) as sink:
+        counts = await cells_with_rows(sink, ds.table, series.symbol, r, span)
     edge = min(r.end_us, ds.settled_until(store.clock()))
     held = ranges.merge(
         TimeRange(max(cell, r.start_us), min(cell + span, edge))
