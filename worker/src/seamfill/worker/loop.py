@@ -44,7 +44,7 @@ __all__ = ["Held", "Worker"]
 
 log = logging.getLogger("seamfill.worker")
 # Chunks waiting for visibility, per concurrency slot, on top of the chunks being written.
-VERIFYING_PER_SLOT = 3
+VERIFYING_PER_SLOT = 8
 _tracer = tracing.tracer("seamfill.worker")
 
 
