@@ -7,7 +7,6 @@ refused with :class:`LeaseLost` by the script itself, before it writes anything.
 
 from __future__ import annotations
 
-import enum
 import math
 import random
 from collections.abc import Sequence
@@ -20,27 +19,10 @@ from seamfill.coordinator.keys import ChunkRef
 from seamfill.coordinator.scripts import translate
 from seamfill.coordinator.store import Store
 from seamfill.sdk.errors import DatasetNotFound, InvalidArgument, LeaseNotFound
-from seamfill.sdk.types import Chunk, ChunkState, Dataset, Lease, TimeRange
+from seamfill.sdk.types import Chunk, ChunkState, Dataset, Directive, Lease, LeaseStatus, TimeRange
 
 # Expired leases and due retries moved per script run (bounds the time one script blocks Redis).
 RECLAIM_BATCH = 200
-
-
-class Directive(enum.IntEnum):
-    """What a heartbeat answers for one lease (values match the wire enum)."""
-
-    CONTINUE = 1
-    STOP_CANCELLED = 2
-    STOP_PAUSED = 3
-    LOST = 4
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseStatus:
-    lease_id: str
-    directive: Directive
-    deadline_us: int
-    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

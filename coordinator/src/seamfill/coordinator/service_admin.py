@@ -8,7 +8,7 @@ from seamfill.coordinator.service import Ctx, Role, Servicer, rpc
 from seamfill.coordinator.service_coverage import request_range, request_series
 from seamfill.sdk import _convert as cv
 from seamfill.sdk.errors import InvalidArgument
-from seamfill.sdk.types import JobState
+from seamfill.sdk.types import JobState, WorkerInfo
 from seamfill.v1 import admin_pb2, admin_pb2_grpc, common_pb2
 
 _MAX_LIMIT = 10_000
@@ -27,7 +27,7 @@ def _limit(value: int, default: int = 100) -> int:
     return value or default
 
 
-def _worker_pb(w: views.WorkerInfo) -> admin_pb2.Worker:
+def _worker_pb(w: WorkerInfo) -> admin_pb2.Worker:
     return admin_pb2.Worker(
         worker_id=w.worker_id,
         sources=list(w.sources),

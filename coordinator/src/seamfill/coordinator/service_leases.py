@@ -6,12 +6,12 @@ import logging
 import time
 
 from seamfill.coordinator import metrics
-from seamfill.coordinator.leasing import Acquired, Directive, Progress
+from seamfill.coordinator.leasing import Acquired, Progress
 from seamfill.coordinator.service import Ctx, Role, Servicer, rpc
 from seamfill.sdk import _convert as cv
 from seamfill.sdk.errors import InvalidArgument
 from seamfill.sdk.logs import log_event
-from seamfill.sdk.types import Dataset
+from seamfill.sdk.types import Dataset, Directive
 from seamfill.v1 import leases_pb2, leases_pb2_grpc
 
 log = logging.getLogger("seamfill.coordinator")

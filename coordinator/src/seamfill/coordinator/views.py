@@ -7,7 +7,6 @@ read on its own slot, so these work unchanged on Redis Cluster.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 from redis import exceptions as rexc
@@ -17,7 +16,16 @@ from seamfill.coordinator.registry import WORKER_REFRESH_US
 from seamfill.coordinator.scripts import translate
 from seamfill.coordinator.store import Store
 from seamfill.sdk.errors import NotFound
-from seamfill.sdk.types import Chunk, ChunkState, Dataset, Lease, TimeRange
+from seamfill.sdk.types import (
+    Chunk,
+    ChunkState,
+    Dataset,
+    DatasetStats,
+    Lease,
+    Stats,
+    TimeRange,
+    WorkerInfo,
+)
 
 T = TypeVar("T")
 # Workers not seen for this long are forgotten when workers are listed.
@@ -29,37 +37,6 @@ _STATES = {
     "backoff": ChunkState.BACKOFF,
     "dead": ChunkState.DEAD,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
-    worker_id: str
-    sources: tuple[str, ...]
-    last_seen_us: int
-    leases: int
-    draining: bool
-    rows: int
-
-
-@dataclass(frozen=True, slots=True)
-class DatasetStats:
-    dataset: str
-    queued: int = 0
-    leased: int = 0
-    backoff: int = 0
-    dead: int = 0
-    rows_done: int = 0
-    rows_per_second: float = 0.0
-    chunks_done: int = 0
-    lease_expiries: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Stats:
-    datasets: list[DatasetStats] = field(default_factory=list)
-    jobs_running: int = 0
-    workers: int = 0
-    as_of_us: int = 0
 
 
 async def _guard(coro: Callable[[], Awaitable[T]]) -> T:
@@ -248,7 +225,7 @@ async def stats(store: Store) -> Stats:
             )
         window = max(2 * store.config.lease_ttl_ms * 1000, 2 * WORKER_REFRESH_US)
         seen = await store.redis.zcount(store.keys.workers, now - window, "+inf")
-        return Stats(datasets=out, workers=seen, as_of_us=now)
+        return Stats(datasets=tuple(out), workers=seen, as_of_us=now)
 
     st = await _guard(run)
     # Counted among the newest jobs (bounded work for a call dashboards make every few seconds).

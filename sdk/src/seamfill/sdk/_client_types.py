@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
 from seamfill.sdk import errors
-from seamfill.sdk.types import Lease, TimeRange
+from seamfill.sdk.types import (
+    DatasetStats,
+    Directive,
+    Lease,
+    LeaseStatus,
+    Stats,
+    TimeRange,
+    WorkerInfo,
+)
+from seamfill.sdk.types import LeaseProgress as Progress
 
 __all__ = [
     "AcquireResult",
@@ -27,38 +35,11 @@ __all__ = [
 ]
 
 
-class Directive(enum.Enum):
-    """What a heartbeat answer tells the holder of a lease."""
-
-    CONTINUE = 1
-    STOP_CANCELLED = 2
-    STOP_PAUSED = 3
-    LOST = 4
-
-
 @dataclass(frozen=True, slots=True)
 class AcquireResult:
     leases: tuple[Lease, ...]
     ttl_ms: int
     drain: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """A heartbeat's report for one lease: written up to ``until_us``, ``rows`` so far."""
-
-    lease_id: str
-    token: int
-    until_us: int = 0
-    rows: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseStatus:
-    lease_id: str
-    directive: Directive
-    deadline_us: int = 0
-    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,37 +54,6 @@ class FailResult:
     attempts: int
     dead_lettered: bool
     retry_at_us: int
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
-    worker_id: str
-    sources: tuple[str, ...]
-    last_seen_us: int
-    leases: int
-    draining: bool
-    rows: int
-
-
-@dataclass(frozen=True, slots=True)
-class DatasetStats:
-    dataset: str
-    queued: int
-    leased: int
-    backoff: int
-    dead: int
-    rows_done: int
-    rows_per_second: float
-    chunks_done: int
-    lease_expiries: int
-
-
-@dataclass(frozen=True, slots=True)
-class Stats:
-    datasets: tuple[DatasetStats, ...]
-    jobs_running: int
-    workers: int
-    as_of_us: int
 
 
 @dataclass(frozen=True, slots=True)

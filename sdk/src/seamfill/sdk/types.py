@@ -239,3 +239,63 @@ class Lease:
     granted_us: int = 0
     progress_until_us: int = 0
     progress_rows: int = 0
+
+
+class Directive(enum.IntEnum):
+    """What a heartbeat answers for one lease (values match the wire enum)."""
+
+    CONTINUE = 1
+    STOP_CANCELLED = 2
+    STOP_PAUSED = 3
+    LOST = 4
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseProgress:
+    """A heartbeat's report for one lease: written up to ``until_us``, ``rows`` so far."""
+
+    lease_id: str
+    token: int
+    until_us: int = 0
+    rows: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseStatus:
+    """The coordinator's answer to a heartbeat, for one lease."""
+
+    lease_id: str
+    directive: Directive
+    deadline_us: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    worker_id: str
+    sources: tuple[str, ...]
+    last_seen_us: int
+    leases: int
+    draining: bool
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetStats:
+    dataset: str
+    queued: int = 0
+    leased: int = 0
+    backoff: int = 0
+    dead: int = 0
+    rows_done: int = 0
+    rows_per_second: float = 0.0
+    chunks_done: int = 0
+    lease_expiries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    datasets: tuple[DatasetStats, ...] = ()
+    jobs_running: int = 0
+    workers: int = 0
+    as_of_us: int = 0
