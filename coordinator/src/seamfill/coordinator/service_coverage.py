@@ -14,12 +14,14 @@ from redis import exceptions as rexc
 from seamfill.coordinator.scripts import translate
 from seamfill.coordinator.service import Ctx, Role, Servicer, metadata_value, rpc, rpc_stream
 from seamfill.sdk import _convert as cv
+from seamfill.sdk import tracing
 from seamfill.sdk.errors import CoordinatorUnavailable, InvalidArgument
 from seamfill.sdk.logs import log_event
 from seamfill.sdk.types import Job, Series, TimeRange
 from seamfill.v1 import coverage_pb2, coverage_pb2_grpc
 
 log = logging.getLogger("seamfill.coordinator")
+_tracer = tracing.tracer("seamfill.coordinator")
 
 MAX_WAIT_MS = 15 * 60 * 1000
 # WatchJob refreshes at least this often even without a notification (a missed one is harmless).
@@ -60,13 +62,20 @@ class CoverageService(Servicer, coverage_pb2_grpc.CoverageServicer):
             raise InvalidArgument(f"wait_ms = {request.wait_ms} must be within [0, {MAX_WAIT_MS}]")
         store = self.rt.store
         ds = store.dataset(series.dataset)
-        job = await store.ensure(
-            series,
-            r,
-            cv.priority_from_pb(request.priority),
-            requested_by=request.requested_by,
-            traceparent=metadata_value(context, "traceparent"),
-        )
+        # The job (and so every lease of its chunks) carries this span's context to the workers.
+        with tracing.span(
+            _tracer,
+            "seamfill.coordinator.EnsureRange",
+            parent=tracing.context_from_metadata(context.invocation_metadata()),
+            attributes={"seamfill.series": str(series)},
+        ):
+            job = await store.ensure(
+                series,
+                r,
+                cv.priority_from_pb(request.priority),
+                requested_by=request.requested_by,
+                traceparent=tracing.current_traceparent() or metadata_value(context, "traceparent"),
+            )
         out = coverage_pb2.EnsureRangeResponse()
         if job is not None:
             log_event(

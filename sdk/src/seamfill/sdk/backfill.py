@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from seamfill.sdk import tracing
 from seamfill.sdk.errors import FetchError, SeamfillError
 from seamfill.sdk.fetchers import COLUMNS, Fetcher
 from seamfill.sdk.sink import QuestDBSink
@@ -144,6 +145,13 @@ def validate_frame(
     return pd.DataFrame(out)
 
 
+_tracer = tracing.tracer("seamfill.backfill")
+
+
+def _attrs(series: Series, dataset: Dataset) -> dict[str, str]:
+    return {"seamfill.series": str(series), "seamfill.source": dataset.source}
+
+
 async def run_chunk(
     fetcher: Fetcher,
     sink: QuestDBSink,
@@ -168,7 +176,8 @@ async def run_chunk(
     state.stage = "fetching"
     t0 = time.perf_counter()
     try:
-        raw = await fetcher.fetch(series, range, dataset)
+        with tracing.span(_tracer, "seamfill.backfill.fetch", attributes=_attrs(series, dataset)):
+            raw = await fetcher.fetch(series, range, dataset)
     except SeamfillError:
         raise
     except _TRANSIENT as e:
@@ -189,7 +198,8 @@ async def run_chunk(
         return 0
     state.stage = "writing"
     t0 = time.perf_counter()
-    rows = await sink.write(dataset, series.symbol, frame)
+    with tracing.span(_tracer, "seamfill.backfill.write", attributes=_attrs(series, dataset)):
+        rows = await sink.write(dataset, series.symbol, frame)
     state.write_s = time.perf_counter() - t0
     last = int(frame["ts"].to_numpy(dtype=np.int64).max())
     state.rows, state.until_us = rows, min(last + dataset.interval_us, range.end_us)
