@@ -231,6 +231,7 @@ def test_every_listing_parses_as_json(
 ) -> None:
     addr = fleet_coordinator.address
     series = f"{DATASET}/SOL-USDT"
+    # Large enough that the worker is still busy with it while the job is paused and listed.
     job = invoke(
         addr,
         "backfill",
@@ -238,7 +239,7 @@ def test_every_listing_parses_as_json(
         "--start",
         str(T0),
         "--end",
-        str(T0 + 10 * DAY),
+        str(T0 + 400 * DAY),
         "--priority",
         "bulk",
     )
