@@ -138,7 +138,8 @@ def _fleet(config: Path, logdir: Path, workers: int) -> Iterator[str]:
 
 
 def _fmt_ts(us: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(us / 1e6))
+    fmt = "%Y-%m-%d" if us % DAY_US == 0 else "%Y-%m-%d %H:%M"
+    return time.strftime(fmt, time.gmtime(us / 1e6))
 
 
 def _backfill(console: Console, address: str, days: int) -> float:
