@@ -8,17 +8,10 @@ from seamfill.coordinator.service import Ctx, Role, Servicer, rpc
 from seamfill.coordinator.service_coverage import request_range, request_series
 from seamfill.sdk import _convert as cv
 from seamfill.sdk.errors import InvalidArgument
-from seamfill.sdk.types import JobState, WorkerInfo
+from seamfill.sdk.types import WorkerInfo
 from seamfill.v1 import admin_pb2, admin_pb2_grpc, common_pb2
 
 _MAX_LIMIT = 10_000
-_JOB_STATES = {
-    common_pb2.JOB_STATE_RUNNING: JobState.RUNNING,
-    common_pb2.JOB_STATE_PAUSED: JobState.PAUSED,
-    common_pb2.JOB_STATE_CANCELLED: JobState.CANCELLED,
-    common_pb2.JOB_STATE_DONE: JobState.DONE,
-    common_pb2.JOB_STATE_FAILED: JobState.FAILED,
-}
 
 
 def _limit(value: int, default: int = 100) -> int:
@@ -47,9 +40,10 @@ class AdminService(Servicer, admin_pb2_grpc.AdminServicer):
     ) -> admin_pb2.ListJobsResponse:
         states = []
         for s in request.states:
-            if s not in _JOB_STATES:
+            state = cv.job_state_from_pb(s)
+            if state is None:
                 raise InvalidArgument(f"states: {s} is not a job state")
-            states.append(_JOB_STATES[s])
+            states.append(state)
         jobs = await self.rt.store.jobs(states, _limit(request.limit))
         return admin_pb2.ListJobsResponse(jobs=[cv.job_to_pb(j) for j in jobs])
 

@@ -121,23 +121,20 @@ class CoordinatorClient(AdminCalls):
 
     # -- Coverage ------------------------------------------------------------------------------
 
-    async def get_coverage(self, series: Series, range: TimeRange) -> Coverage:
-        m = await self._call(
+    async def _get_coverage(self, series: Series, range: TimeRange) -> Any:
+        return await self._call(
             self._coverage.GetCoverage,
             coverage_pb2.GetCoverageRequest(
                 series=cv.series_to_pb(series), range=cv.range_to_pb(range)
             ),
         )
-        return cv.coverage_from_pb(m)
+
+    async def get_coverage(self, series: Series, range: TimeRange) -> Coverage:
+        return cv.coverage_from_pb(await self._get_coverage(series, range))
 
     async def get_dataset(self, series: Series, range: TimeRange) -> Dataset:
         """The dataset of ``series`` as the coordinator declares it."""
-        m = await self._call(
-            self._coverage.GetCoverage,
-            coverage_pb2.GetCoverageRequest(
-                series=cv.series_to_pb(series), range=cv.range_to_pb(range)
-            ),
-        )
+        m = await self._get_coverage(series, range)
         return cv.dataset_from_pb(m.dataset)
 
     async def ensure_range(

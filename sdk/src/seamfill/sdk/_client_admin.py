@@ -8,15 +8,7 @@ from typing import Any
 from seamfill.sdk import _convert as cv
 from seamfill.sdk._client_types import DatasetStats, ReconcileResult, Stats, WorkerInfo
 from seamfill.sdk.types import Chunk, Dataset, Job, JobState, Lease, Series, TimeRange
-from seamfill.v1 import admin_pb2, common_pb2
-
-_JOB_STATES = {
-    JobState.RUNNING: common_pb2.JOB_STATE_RUNNING,
-    JobState.PAUSED: common_pb2.JOB_STATE_PAUSED,
-    JobState.CANCELLED: common_pb2.JOB_STATE_CANCELLED,
-    JobState.DONE: common_pb2.JOB_STATE_DONE,
-    JobState.FAILED: common_pb2.JOB_STATE_FAILED,
-}
+from seamfill.v1 import admin_pb2
 
 
 class AdminCalls:
@@ -30,7 +22,7 @@ class AdminCalls:
     async def list_jobs(self, states: Sequence[JobState] = (), limit: int = 100) -> list[Job]:
         m = await self._call(
             self._admin.ListJobs,
-            admin_pb2.ListJobsRequest(states=[_JOB_STATES[s] for s in states], limit=limit),
+            admin_pb2.ListJobsRequest(states=[cv.job_state_to_pb(s) for s in states], limit=limit),
         )
         return [cv.job_from_pb(j) for j in m.jobs]
 

@@ -41,6 +41,15 @@ _CHUNK_STATE_TO_PB = {
 _CHUNK_STATE_FROM_PB = {v: k for k, v in _CHUNK_STATE_TO_PB.items()}
 
 
+def job_state_to_pb(state: JobState) -> common_pb2.JobState.ValueType:
+    return _JOB_STATE_TO_PB[state]
+
+
+def job_state_from_pb(v: int) -> JobState | None:
+    """The job state of a wire value; ``None`` for a value that names no state."""
+    return _JOB_STATE_FROM_PB.get(common_pb2.JobState.ValueType(v))
+
+
 def series_to_pb(s: Series) -> common_pb2.Series:
     return common_pb2.Series(dataset=s.dataset, symbol=s.symbol)
 
