@@ -107,15 +107,19 @@ async def _cycles(
     batch: int,
     rate: float | None = None,
     server: psutil.Process | None = None,
+    unary: bool = False,
 ) -> dict[str, float]:
-    """Acquire + Complete loops; with ``rate``, paced to that many cycles/s in total."""
+    """Acquire + Complete loops as workers make them (over a lease session; ``unary``: one RPC
+    per call); with ``rate``, paced to that many cycles/s in total."""
     counts = [0] * workers
     acquire_ms: list[float] = []
     stop_at = time.monotonic() + seconds
 
     async def worker(i: int) -> None:
-        async with CoordinatorClient(address) as c:
-            next_at = time.monotonic()
+        async with CoordinatorClient(address) as client:
+            c = client if unary else client.lease_session()
+            # Paced workers take evenly spaced turns (not all 16 at once every round).
+            next_at = time.monotonic() + (i * batch / rate if rate is not None else 0.0)
             while time.monotonic() < stop_at:
                 if rate is not None:
                     next_at += workers * batch / rate

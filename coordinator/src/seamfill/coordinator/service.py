@@ -120,22 +120,31 @@ def metadata_value(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str
     return ""
 
 
-async def _abort(
-    context: grpc.aio.ServicerContext[Any, Any], e: errors.SeamfillError, method: str
-) -> None:
-    code = status_for(e)
-    metrics.RPC_ERRORS.labels(method, code.name).inc()
-    if isinstance(e, errors.CoordinatorUnavailable):
-        log_event(
-            log, "seamless.coordinator.unavailable", logging.WARNING, method=method, error=e.message
-        )
-    context.set_trailing_metadata((("seamfill-error", type(e).__name__),))
-    await context.abort(code, e.message)
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], e: Exception, method: str) -> None:
+    code, err = failed(e, method)
+    context.set_trailing_metadata((("seamfill-error", type(err).__name__),))
+    await context.abort(code, err.message)
 
 
 def _internal(e: Exception) -> errors.SeamfillError:
     log.exception("unexpected error")
     return errors.SeamfillError(f"internal error: {type(e).__name__}: {e}")
+
+
+def failed(e: Exception, method: str) -> tuple[grpc.StatusCode, errors.SeamfillError]:
+    """The status and seamfill error a call that raised ``e`` is answered with (counted)."""
+    err = e if isinstance(e, errors.SeamfillError) else _internal(e)
+    code = status_for(err)
+    metrics.RPC_ERRORS.labels(method, code.name).inc()
+    if isinstance(err, errors.CoordinatorUnavailable):
+        log_event(
+            log,
+            "seamless.coordinator.unavailable",
+            logging.WARNING,
+            method=method,
+            error=err.message,
+        )
+    return code, err
 
 
 S = TypeVar("S")
@@ -166,12 +175,10 @@ def rpc(role: Role) -> Callable[[Unary[S, Req, Resp]], Unary[S, Req, Resp]]:
             try:
                 self.rt.auth.check(context, role, method)  # type: ignore[attr-defined]
                 return await fn(self, request, context)
-            except errors.SeamfillError as e:
-                await _abort(context, e, method)
             except (grpc.aio.AbortError, grpc.aio.UsageError):
                 raise
             except Exception as e:
-                await _abort(context, _internal(e), method)
+                await _abort(context, e, method)
             finally:
                 latency.observe(time.perf_counter() - t0)
             raise AssertionError("unreachable: abort raises")
@@ -193,12 +200,10 @@ def rpc_stream(role: Role) -> Callable[[Streaming[S, Req, Resp]], Streaming[S, R
                 self.rt.auth.check(context, role, method)  # type: ignore[attr-defined]
                 async for item in fn(self, request, context):
                     yield item
-            except errors.SeamfillError as e:
-                await _abort(context, e, method)
             except (grpc.aio.AbortError, grpc.aio.UsageError):
                 raise
             except Exception as e:
-                await _abort(context, _internal(e), method)
+                await _abort(context, e, method)
 
         return wrapper
 

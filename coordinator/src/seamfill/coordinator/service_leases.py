@@ -1,15 +1,23 @@
-"""The ``Leases`` service: acquire, heartbeat, complete, fail, release, take tokens."""
+"""The ``Leases`` service: acquire, heartbeat, complete, fail, release, take tokens.
+
+Each call exists twice: as a unary RPC and as a message on ``Session``, the long-lived stream
+workers use (one message each way costs a fraction of a unary call). Both run the same handler
+body; a session answers a failed call with the status the unary call would have had.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 from seamfill.coordinator import metrics
 from seamfill.coordinator.leasing import Acquired, Progress
-from seamfill.coordinator.service import Ctx, Role, Servicer, rpc
+from seamfill.coordinator.service import Ctx, Role, Servicer, failed, rpc
 from seamfill.sdk import _convert as cv
-from seamfill.sdk.errors import InvalidArgument
+from seamfill.sdk.errors import InvalidArgument, SeamfillError
 from seamfill.sdk.logs import log_event
 from seamfill.sdk.types import Dataset, Directive
 from seamfill.v1 import leases_pb2, leases_pb2_grpc
@@ -19,6 +27,18 @@ log = logging.getLogger("seamfill.coordinator")
 MAX_ACQUIRE = 1_000
 MAX_WAIT_MS = 120_000
 MAX_WORKER_ID = 256
+# A session's calls in flight at once (a worker has a few leases, a heartbeat and one acquire).
+MAX_SESSION_CALLS = 256
+
+# Session call (the request's oneof field) -> the unary method whose body answers it.
+_SESSION_CALLS = {
+    "acquire": "Acquire",
+    "heartbeat": "Heartbeat",
+    "complete": "Complete",
+    "fail": "Fail",
+    "release": "Release",
+    "take_tokens": "TakeTokens",
+}
 
 
 def _worker_id(value: str, field: str = "worker_id") -> str:
@@ -201,3 +221,76 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
         if not granted:
             metrics.RATE_LIMIT_WAITS.labels(request.source).inc()
         return leases_pb2.TakeTokensResponse(granted=granted, retry_after_ms=wait_ms)
+
+    # grpc.aio takes a bidirectional handler that writes through its context and returns None.
+    async def Session(  # type: ignore[override]
+        self, requests: AsyncIterator[leases_pb2.SessionRequest], context: Ctx
+    ) -> None:
+        try:
+            self.rt.auth.check(context, Role.WORKER, "Session")
+        except SeamfillError as e:
+            code, err = failed(e, "Session")
+            context.set_trailing_metadata((("seamfill-error", type(err).__name__),))
+            await context.abort(code, err.message)
+        await context.send_initial_metadata(())  # accepted: the client may write now
+        session = _Session(self, context)
+        try:
+            async for request in requests:
+                await session.start(request)
+            await session.drain()
+        finally:
+            session.cancel()
+
+
+class _Session:
+    """One worker's stream: every call runs in its own task and is answered when it finishes
+    (writes are serialised: a stream takes one write at a time)."""
+
+    def __init__(self, service: LeasesService, context: Ctx) -> None:
+        self._service = service
+        self._context = context
+        self._write = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Semaphore(MAX_SESSION_CALLS)
+
+    async def start(self, request: leases_pb2.SessionRequest) -> None:
+        await self._room.acquire()  # backpressure: stop reading while the session is full
+        task = asyncio.create_task(self._answer(request))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._room.release()
+
+    async def drain(self) -> None:
+        """The caller closed its side: answer what is in flight, then end the stream."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    async def _answer(self, request: leases_pb2.SessionRequest) -> None:
+        kind = request.WhichOneof("call")
+        out = leases_pb2.SessionResponse(id=request.id)
+        method = _SESSION_CALLS.get(kind or "", "Session")
+        t0 = time.perf_counter()
+        try:
+            if kind is None:
+                raise InvalidArgument(
+                    "call is empty: set one of " + ", ".join(_SESSION_CALLS) + " in SessionRequest"
+                )
+            handler: Any = getattr(LeasesService, method).__wrapped__
+            result = await handler(self._service, getattr(request, kind), self._context)
+            getattr(out, kind).CopyFrom(result)
+        except Exception as e:
+            code, err = failed(e, method)
+            out.error.code = code.value[0]
+            out.error.message = err.message
+            out.error.error = type(err).__name__
+        finally:
+            metrics.RPC_LATENCY.labels(method).observe(time.perf_counter() - t0)
+        async with self._write:
+            await self._context.write(out)

@@ -18,7 +18,7 @@ import asyncio
 import functools
 import inspect
 import threading
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -26,6 +26,7 @@ import grpc
 
 from seamfill.sdk import _convert as cv
 from seamfill.sdk._client_admin import AdminCalls
+from seamfill.sdk._client_leases import UNARY, LeaseCalls, LeaseSession
 from seamfill.sdk._client_types import (
     AcquireResult,
     DatasetStats,
@@ -52,7 +53,6 @@ from seamfill.v1 import (
     admin_pb2_grpc,
     coverage_pb2,
     coverage_pb2_grpc,
-    leases_pb2,
     leases_pb2_grpc,
 )
 
@@ -63,6 +63,7 @@ __all__ = [
     "Directive",
     "FailResult",
     "HeartbeatResult",
+    "LeaseSession",
     "LeaseStatus",
     "Progress",
     "ReconcileResult",
@@ -75,7 +76,7 @@ __all__ = [
 T = TypeVar("T")
 
 
-class CoordinatorClient(AdminCalls):
+class CoordinatorClient(AdminCalls, LeaseCalls):
     """asyncio client of the coordinator's Coverage, Leases and Admin services."""
 
     def __init__(
@@ -215,89 +216,14 @@ class CoordinatorClient(AdminCalls):
         )
         return [cv.fingerprint_from_pb(f) for f in m.fingerprints]
 
-    # -- Leases --------------------------------------------------------------------------------
+    # -- Leases (requests and answers in LeaseCalls) ---------------------------------------
 
-    async def acquire(
-        self, worker_id: str, sources: Sequence[str] = (), max: int = 1, wait_ms: int = 0
-    ) -> AcquireResult:
-        m = await self._call(
-            self._leases.Acquire,
-            leases_pb2.AcquireRequest(
-                worker_id=worker_id, sources=list(sources), max=max, wait_ms=wait_ms
-            ),
-            timeout=self.timeout_s + wait_ms / 1000,
-        )
-        return AcquireResult(tuple(cv.lease_from_pb(x) for x in m.leases), m.ttl_ms, m.drain)
+    async def _lease_call(self, kind: str, request: Any, timeout: float) -> Any:
+        return await self._call(getattr(self._leases, UNARY[kind]), request, timeout)
 
-    async def heartbeat(self, worker_id: str, progress: Sequence[Progress]) -> HeartbeatResult:
-        m = await self._call(
-            self._leases.Heartbeat,
-            leases_pb2.HeartbeatRequest(
-                worker_id=worker_id,
-                leases=[
-                    leases_pb2.LeaseProgress(
-                        lease_id=p.lease_id,
-                        token=p.token,
-                        progress_until_us=p.until_us,
-                        rows=p.rows,
-                    )
-                    for p in progress
-                ],
-            ),
-        )
-        return HeartbeatResult(
-            tuple(
-                LeaseStatus(s.lease_id, Directive(s.directive or 1), s.deadline_us, s.reason)
-                for s in m.leases
-            ),
-            m.ttl_ms,
-            m.drain,
-        )
-
-    async def complete(
-        self, worker_id: str, lease_id: str, token: int, rows: int, fingerprint: str = ""
-    ) -> list[str]:
-        """Mark the chunk covered (rows written and visible); returns the jobs it finished."""
-        m = await self._call(
-            self._leases.Complete,
-            leases_pb2.CompleteRequest(
-                lease_id=lease_id,
-                token=token,
-                rows=rows,
-                fingerprint=fingerprint,
-                worker_id=worker_id,
-            ),
-        )
-        return list(m.jobs_done)
-
-    async def fail(
-        self, worker_id: str, lease_id: str, token: int, reason: str, retryable: bool
-    ) -> FailResult:
-        m = await self._call(
-            self._leases.Fail,
-            leases_pb2.FailRequest(
-                lease_id=lease_id,
-                token=token,
-                reason=reason,
-                retryable=retryable,
-                worker_id=worker_id,
-            ),
-        )
-        return FailResult(m.attempts, m.dead_lettered, m.retry_at_us)
-
-    async def release(self, worker_id: str, lease_id: str, token: int) -> None:
-        await self._call(
-            self._leases.Release,
-            leases_pb2.ReleaseRequest(lease_id=lease_id, token=token, worker_id=worker_id),
-        )
-
-    async def take_tokens(self, worker_id: str, source: str, tokens: int = 1) -> tuple[bool, int]:
-        """(granted, retry after ms) from ``source``'s fleet-wide rate limit."""
-        m = await self._call(
-            self._leases.TakeTokens,
-            leases_pb2.TakeTokensRequest(worker_id=worker_id, source=source, tokens=tokens),
-        )
-        return m.granted, m.retry_after_ms
+    def lease_session(self) -> LeaseSession:
+        """The same lease calls over one long-lived stream (cheaper per call; workers use it)."""
+        return LeaseSession(self)
 
 
 class SyncCoordinatorClient:

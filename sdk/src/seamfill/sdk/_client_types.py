@@ -31,6 +31,7 @@ __all__ = [
     "Stats",
     "WorkerInfo",
     "error_from_rpc",
+    "error_from_status",
     "parse_address",
 ]
 
@@ -94,11 +95,15 @@ def error_from_rpc(e: grpc.aio.AioRpcError) -> errors.SeamfillError:
     for key, value in trailing:
         if key == "seamfill-error":
             name = value.decode() if isinstance(value, bytes) else str(value)
-    code = e.code()
+    return error_from_status(e.code(), e.details() or "", name)
+
+
+def error_from_status(code: grpc.StatusCode, details: str, name: str) -> errors.SeamfillError:
+    """The seamfill error of a failed call: class ``name`` if known, else by status code."""
     cls = errors.by_name(name) if name else None
     if cls is None or cls is errors.FetchError:
         cls = errors.BY_CODE_NAME.get(code.name, errors.SeamfillError)
-    details = e.details() or code.name
+    details = details or code.name
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not name:
         details = f"coordinator unavailable ({code.name}): {details}"
     return cls(details)

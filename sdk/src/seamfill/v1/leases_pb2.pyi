@@ -403,3 +403,130 @@ class TakeTokensResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TakeTokensResponse: _TypeAlias = TakeTokensResponse  # noqa: Y015
+
+@_typing.final
+class SessionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ACQUIRE_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_FIELD_NUMBER: _builtins.int
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    FAIL_FIELD_NUMBER: _builtins.int
+    RELEASE_FIELD_NUMBER: _builtins.int
+    TAKE_TOKENS_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """chosen by the caller, echoed in the answer"""
+    @_builtins.property
+    def acquire(self) -> Global___AcquireRequest: ...
+    @_builtins.property
+    def heartbeat(self) -> Global___HeartbeatRequest: ...
+    @_builtins.property
+    def complete(self) -> Global___CompleteRequest: ...
+    @_builtins.property
+    def fail(self) -> Global___FailRequest: ...
+    @_builtins.property
+    def release(self) -> Global___ReleaseRequest: ...
+    @_builtins.property
+    def take_tokens(self) -> Global___TakeTokensRequest: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        acquire: Global___AcquireRequest | None = ...,
+        heartbeat: Global___HeartbeatRequest | None = ...,
+        complete: Global___CompleteRequest | None = ...,
+        fail: Global___FailRequest | None = ...,
+        release: Global___ReleaseRequest | None = ...,
+        take_tokens: Global___TakeTokensRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acquire", b"acquire", "call", b"call", "complete", b"complete", "fail", b"fail", "heartbeat", b"heartbeat", "release", b"release", "take_tokens", b"take_tokens"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acquire", b"acquire", "call", b"call", "complete", b"complete", "fail", b"fail", "heartbeat", b"heartbeat", "id", b"id", "release", b"release", "take_tokens", b"take_tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_call: _TypeAlias = _typing.Literal["acquire", "heartbeat", "complete", "fail", "release", "take_tokens"]  # noqa: Y015
+    _WhichOneofArgType_call: _TypeAlias = _typing.Literal["call", b"call"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_call) -> _WhichOneofReturnType_call | None: ...
+
+Global___SessionRequest: _TypeAlias = SessionRequest  # noqa: Y015
+
+@_typing.final
+class SessionError(_message.Message):
+    """A call's failure: the status it would have had as a unary call."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    code: _builtins.int
+    """grpc status code"""
+    message: _builtins.str
+    """names the field and the fix"""
+    error: _builtins.str
+    """seamfill error class, as the trailing metadata `seamfill-error`"""
+    def __init__(
+        self,
+        *,
+        code: _builtins.int = ...,
+        message: _builtins.str = ...,
+        error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "error", b"error", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SessionError: _TypeAlias = SessionError  # noqa: Y015
+
+@_typing.final
+class SessionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    ACQUIRE_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_FIELD_NUMBER: _builtins.int
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    FAIL_FIELD_NUMBER: _builtins.int
+    RELEASE_FIELD_NUMBER: _builtins.int
+    TAKE_TOKENS_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    @_builtins.property
+    def error(self) -> Global___SessionError:
+        """set when the call failed; no result then"""
+
+    @_builtins.property
+    def acquire(self) -> Global___AcquireResponse: ...
+    @_builtins.property
+    def heartbeat(self) -> Global___HeartbeatResponse: ...
+    @_builtins.property
+    def complete(self) -> Global___CompleteResponse: ...
+    @_builtins.property
+    def fail(self) -> Global___FailResponse: ...
+    @_builtins.property
+    def release(self) -> Global___ReleaseResponse: ...
+    @_builtins.property
+    def take_tokens(self) -> Global___TakeTokensResponse: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        error: Global___SessionError | None = ...,
+        acquire: Global___AcquireResponse | None = ...,
+        heartbeat: Global___HeartbeatResponse | None = ...,
+        complete: Global___CompleteResponse | None = ...,
+        fail: Global___FailResponse | None = ...,
+        release: Global___ReleaseResponse | None = ...,
+        take_tokens: Global___TakeTokensResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acquire", b"acquire", "complete", b"complete", "error", b"error", "fail", b"fail", "heartbeat", b"heartbeat", "release", b"release", "result", b"result", "take_tokens", b"take_tokens"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acquire", b"acquire", "complete", b"complete", "error", b"error", "fail", b"fail", "heartbeat", b"heartbeat", "id", b"id", "release", b"release", "result", b"result", "take_tokens", b"take_tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["acquire", "heartbeat", "complete", "fail", "release", "take_tokens"]  # noqa: Y015
+    _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
+
+Global___SessionResponse: _TypeAlias = SessionResponse  # noqa: Y015

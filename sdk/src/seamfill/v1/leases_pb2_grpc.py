@@ -65,6 +65,11 @@ class LeasesStub:
                 request_serializer=seamfill_dot_v1_dot_leases__pb2.TakeTokensRequest.SerializeToString,
                 response_deserializer=seamfill_dot_v1_dot_leases__pb2.TakeTokensResponse.FromString,
                 _registered_method=True)
+        self.Session = channel.stream_stream(
+                '/seamfill.v1.Leases/Session',
+                request_serializer=seamfill_dot_v1_dot_leases__pb2.SessionRequest.SerializeToString,
+                response_deserializer=seamfill_dot_v1_dot_leases__pb2.SessionResponse.FromString,
+                _registered_method=True)
 
 
 class LeasesServicer:
@@ -113,6 +118,17 @@ class LeasesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Session(self, request_iterator, context):
+        """The calls above over one long-lived stream: each request carries an id the answer echoes,
+        and answers come back as each call finishes (a long-polling acquire holds back nothing).
+        One message each way costs a fraction of a unary call, so this is how workers talk.
+        A failed call is answered with its status in `error`; the stream itself ends only on a
+        bad credential or when either side closes it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LeasesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -145,6 +161,11 @@ def add_LeasesServicer_to_server(servicer, server):
                     servicer.TakeTokens,
                     request_deserializer=seamfill_dot_v1_dot_leases__pb2.TakeTokensRequest.FromString,
                     response_serializer=seamfill_dot_v1_dot_leases__pb2.TakeTokensResponse.SerializeToString,
+            ),
+            'Session': grpc.stream_stream_rpc_method_handler(
+                    servicer.Session,
+                    request_deserializer=seamfill_dot_v1_dot_leases__pb2.SessionRequest.FromString,
+                    response_serializer=seamfill_dot_v1_dot_leases__pb2.SessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -310,6 +331,33 @@ class Leases:
             '/seamfill.v1.Leases/TakeTokens',
             seamfill_dot_v1_dot_leases__pb2.TakeTokensRequest.SerializeToString,
             seamfill_dot_v1_dot_leases__pb2.TakeTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Session(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/seamfill.v1.Leases/Session',
+            seamfill_dot_v1_dot_leases__pb2.SessionRequest.SerializeToString,
+            seamfill_dot_v1_dot_leases__pb2.SessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,6 +46,13 @@ class LeasesStub:
     """Take tokens from the fleet-wide rate limit of an upstream source (one bucket per source,
     shared by every worker). Not granted: retry after retry_after_ms.
     """
+    Session: _grpc.StreamStreamMultiCallable[_leases_pb2.SessionRequest, _leases_pb2.SessionResponse]
+    """The calls above over one long-lived stream: each request carries an id the answer echoes,
+    and answers come back as each call finishes (a long-polling acquire holds back nothing).
+    One message each way costs a fraction of a unary call, so this is how workers talk.
+    A failed call is answered with its status in `error`; the stream itself ends only on a
+    bad credential or when either side closes it.
+    """
 
 @_typing.type_check_only
 class LeasesAsyncStub(LeasesStub):
@@ -64,6 +71,13 @@ class LeasesAsyncStub(LeasesStub):
     TakeTokens: _aio.UnaryUnaryMultiCallable[_leases_pb2.TakeTokensRequest, _leases_pb2.TakeTokensResponse]  # type: ignore[assignment]
     """Take tokens from the fleet-wide rate limit of an upstream source (one bucket per source,
     shared by every worker). Not granted: retry after retry_after_ms.
+    """
+    Session: _aio.StreamStreamMultiCallable[_leases_pb2.SessionRequest, _leases_pb2.SessionResponse]  # type: ignore[assignment]
+    """The calls above over one long-lived stream: each request carries an id the answer echoes,
+    and answers come back as each call finishes (a long-polling acquire holds back nothing).
+    One message each way costs a fraction of a unary call, so this is how workers talk.
+    A failed call is answered with its status in `error`; the stream itself ends only on a
+    bad credential or when either side closes it.
     """
 
 class LeasesServicer(metaclass=_abc_1.ABCMeta):
@@ -116,6 +130,19 @@ class LeasesServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_leases_pb2.TakeTokensResponse, _abc.Awaitable[_leases_pb2.TakeTokensResponse]]:
         """Take tokens from the fleet-wide rate limit of an upstream source (one bucket per source,
         shared by every worker). Not granted: retry after retry_after_ms.
+        """
+
+    @_abc_1.abstractmethod
+    def Session(
+        self,
+        request_iterator: _MaybeAsyncIterator[_leases_pb2.SessionRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_leases_pb2.SessionResponse], _abc.AsyncIterator[_leases_pb2.SessionResponse]]:
+        """The calls above over one long-lived stream: each request carries an id the answer echoes,
+        and answers come back as each call finishes (a long-polling acquire holds back nothing).
+        One message each way costs a fraction of a unary call, so this is how workers talk.
+        A failed call is answered with its status in `error`; the stream itself ends only on a
+        bad credential or when either side closes it.
         """
 
 def add_LeasesServicer_to_server(servicer: LeasesServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

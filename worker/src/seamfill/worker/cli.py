@@ -159,7 +159,8 @@ def _serve_metrics(port: int | None) -> int | None:
 async def _main(
     config: WorkerConfig, extra: dict[str, Callable[..., Fetcher]], metrics_port: int | None
 ) -> None:
-    leases = CoordinatorClient(config.coordinator, token=config.token or None)
+    client = CoordinatorClient(config.coordinator, token=config.token or None)
+    leases = client.lease_session()
     sink = QuestDBSink(config.questdb_url, visibility_timeout_s=config.visibility_timeout_s)
     w = Worker(config, leases, sink, fetchers=extra)
     loop = asyncio.get_running_loop()
@@ -172,3 +173,4 @@ async def _main(
     finally:
         await sink.aclose()
         await leases.close()
+        await client.close()

@@ -1,7 +1,9 @@
 """What the worker asks of the coordinator's ``Leases`` service, as domain values.
 
 :class:`LeaseService` is the small interface the loop is written against; the SDK's
-:class:`~seamfill.sdk._client.CoordinatorClient` implements it over gRPC, raising seamfill errors
+:class:`~seamfill.sdk._client_leases.LeaseSession` implements it over one gRPC stream (the
+worker's) and :class:`~seamfill.sdk._client.CoordinatorClient` with unary calls, both raising
+seamfill errors
 (UNAVAILABLE → :class:`~seamfill.sdk.errors.CoordinatorUnavailable`, a stale token →
 :class:`~seamfill.sdk.errors.LeaseLost`).
 """
@@ -17,6 +19,7 @@ from seamfill.sdk._client import (
     Directive,
     FailResult,
     HeartbeatResult,
+    LeaseSession,
     LeaseStatus,
     Progress,
 )
@@ -28,6 +31,7 @@ __all__ = [
     "FailResult",
     "HeartbeatResult",
     "LeaseService",
+    "LeaseSession",
     "LeaseStatus",
     "Progress",
 ]
