@@ -20,12 +20,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import psutil
 import redis
 
 from seamfill.coordinator.keys import Keys
 from seamfill.sdk._client import CoordinatorClient
 from seamfill.sdk.types import Series, TimeRange
+from seamfill.v1 import leases_pb2, leases_pb2_grpc
 from tests.coordinator_fixtures import CoordinatorProcess, start_coordinator_process, write_config
 
 MIN = 60_000_000
@@ -107,43 +109,91 @@ async def _cycles(
     batch: int,
     rate: float | None = None,
     server: psutil.Process | None = None,
-    unary: bool = False,
+    sdk: bool = False,
 ) -> dict[str, float]:
-    """Acquire + Complete loops as workers make them (over a lease session; ``unary``: one RPC
-    per call); with ``rate``, paced to that many cycles/s in total."""
+    """Acquire + Complete loops of ``workers`` simulated workers, each on its own connection and
+    lease session; with ``rate``, paced to that many cycles/s in total.
+
+    The simulated workers speak the session protocol directly with ready-made messages, so the
+    load generator takes as little as it can of the cores it shares with the replica; ``sdk``
+    makes them use the SDK's :class:`LeaseSession` (what a real worker runs) instead.
+    """
     counts = [0] * workers
     acquire_ms: list[float] = []
     stop_at = time.monotonic() + seconds
 
-    async def worker(i: int) -> None:
+    async def sdk_worker(i: int) -> None:
         async with CoordinatorClient(address) as client:
-            c = client if unary else client.lease_session()
-            # Paced workers take evenly spaced turns (not all 16 at once every round).
-            next_at = time.monotonic() + (i * batch / rate if rate is not None else 0.0)
+            leases = client.lease_session()
+            next_at = _first_turn(i, batch, rate)
             while time.monotonic() < stop_at:
-                if rate is not None:
-                    next_at += workers * batch / rate
-                    await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                next_at = await _pace(next_at, workers, batch, rate)
                 t0 = time.perf_counter()
-                got = await c.acquire(f"bench{i}", ["synthetic"], max=batch)
+                got = await leases.acquire(f"bench{i}", ["synthetic"], max=batch)
                 acquire_ms.append((time.perf_counter() - t0) * 1000)
                 for lease in got.leases:
-                    await c.complete(f"bench{i}", lease.lease_id, lease.token, 1)
+                    await leases.complete(f"bench{i}", lease.lease_id, lease.token, 1)
                     counts[i] += 1
+            await leases.close()
 
-    cpu0 = _cpu(server)
+    async def raw_worker(i: int) -> None:
+        worker_id = f"bench{i}"
+        async with grpc.aio.insecure_channel(address) as channel:
+            call = leases_pb2_grpc.LeasesStub(channel).Session()
+            ask = leases_pb2.SessionRequest(
+                id=0,
+                acquire=leases_pb2.AcquireRequest(
+                    worker_id=worker_id, sources=["synthetic"], max=batch
+                ),
+            )
+            next_at = _first_turn(i, batch, rate)
+            while time.monotonic() < stop_at:
+                next_at = await _pace(next_at, workers, batch, rate)
+                t0 = time.perf_counter()
+                await call.write(ask)
+                got = await call.read()
+                acquire_ms.append((time.perf_counter() - t0) * 1000)
+                assert not got.HasField("error"), got.error
+                for lease in got.acquire.leases:
+                    done = leases_pb2.CompleteRequest(
+                        lease_id=lease.lease_id, token=lease.token, rows=1, worker_id=worker_id
+                    )
+                    await call.write(leases_pb2.SessionRequest(id=1, complete=done))
+                    answer = await call.read()
+                    assert not answer.HasField("error"), answer.error
+                    counts[i] += 1
+            await call.done_writing()
+
+    me = psutil.Process()
+    cpu0, load0 = _cpu(server), _cpu(me)
     t0 = time.monotonic()
-    await asyncio.gather(*(worker(i) for i in range(workers)))
+    await asyncio.gather(*((sdk_worker if sdk else raw_worker)(i) for i in range(workers)))
     elapsed = time.monotonic() - t0
-    cpu = _cpu(server) - cpu0
+    cpu, load = _cpu(server) - cpu0, _cpu(me) - load0
+    cycles = max(1, sum(counts))
     return {
         "cycles_per_s": round(sum(counts) / elapsed, 1),
         # Capacity on one dedicated core: cycles per second of the replica's own CPU time
         # (the wall-clock rate above shares the machine with the load generator and others).
         "cycles_per_replica_cpu_s": round(sum(counts) / cpu, 1) if cpu > 0 else 0.0,
+        "replica_cpu_us_per_cycle": round(cpu / cycles * 1e6, 1),
+        "load_generator_cpu_us_per_cycle": round(load / cycles * 1e6, 1),
         "acquire_p50_ms": round(_pct(acquire_ms, 0.50), 3),
         "acquire_p99_ms": round(_pct(acquire_ms, 0.99), 3),
     }
+
+
+def _first_turn(i: int, batch: int, rate: float | None) -> float:
+    """Paced workers take evenly spaced turns (not all of them at once every round)."""
+    return time.monotonic() + (i * batch / rate if rate is not None else 0.0)
+
+
+async def _pace(next_at: float, workers: int, batch: int, rate: float | None) -> float:
+    if rate is None:
+        return next_at
+    next_at += workers * batch / rate
+    await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+    return next_at
 
 
 def _cpu(p: psutil.Process | None) -> float:
@@ -273,6 +323,8 @@ async def _bench_all(proc: CoordinatorProcess, r: redis.Redis) -> dict[str, Any]
     out.update({f"lease_{k}_16_workers": v for k, v in free.items()})
     batched = await _cycles(proc.address, 16, CYCLE_SECONDS, batch=8, server=server)
     out.update({f"lease_{k}_16_workers_max8": v for k, v in batched.items()})
+    sdk = await _cycles(proc.address, 16, CYCLE_SECONDS, batch=1, server=server, sdk=True)
+    out.update({f"lease_{k}_16_sdk_workers": v for k, v in sdk.items()})
     paced = await _cycles(proc.address, 16, CYCLE_SECONDS, batch=1, rate=PACED_RATE, server=server)
     out["paced_target_cycles_per_s"] = PACED_RATE
     out.update({f"paced_{k}": v for k, v in paced.items()})

@@ -7,6 +7,8 @@ this replica did. Labels: dataset, source, method — never a chunk, lease or sy
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import Counter, Gauge, Histogram
 
 _RPC_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
@@ -41,3 +43,15 @@ RPC_LATENCY = Histogram(
     buckets=_RPC_SECONDS,
 )
 RPC_ERRORS = Counter("seamfill_rpc_errors_total", "RPCs answered with an error", ["method", "code"])
+
+
+@functools.cache
+def completed(dataset: str, source: str) -> tuple[Counter, Counter]:
+    """The chunk and row counters of completions in ``dataset`` (looked up once: hot path)."""
+    return CHUNKS_COMPLETED.labels(dataset), ROWS_COMPLETED.labels(dataset, source)
+
+
+@functools.cache
+def rpc_latency(method: str) -> Histogram:
+    """The latency histogram of ``method`` (looked up once: hot path)."""
+    return RPC_LATENCY.labels(method)

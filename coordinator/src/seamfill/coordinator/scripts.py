@@ -2,11 +2,13 @@
 
 Dataset scripts get the ``_lib.lua`` prelude prepended and the common KEYS/ARGV head (see the
 prelude's header); ``take_tokens`` and ``worker_seen`` run alone. Scripts are sent by SHA
-(EVALSHA, with a reload on NOSCRIPT), so a call costs one round trip.
+(EVALSHA, with a load and one retry on NOSCRIPT) over the replica's shared :class:`Pipe`, so a
+call costs a share of one round trip.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import redis.asyncio as aioredis
 from redis import exceptions as rexc
 
 from seamfill.coordinator.keys import Keys
+from seamfill.coordinator.pipe import Pipe
 from seamfill.sdk import errors
 
 DATASET_SCRIPTS = (
@@ -62,9 +65,11 @@ class Scripts:
 
     def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
         self._keys = keys
-        self._scripts = {
-            name: client.register_script(script_text(name))
-            for name in DATASET_SCRIPTS + PLAIN_SCRIPTS
+        self.pipe = Pipe(client.connection_pool)
+        self._text = {name: script_text(name) for name in DATASET_SCRIPTS + PLAIN_SCRIPTS}
+        self._sha = {
+            name: hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+            for name, text in self._text.items()
         }
 
     async def dataset(
@@ -91,6 +96,10 @@ class Scripts:
 
     async def plain(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
-            return await self._scripts[name](keys=list(keys), args=list(args))
+            try:
+                return await self.pipe.execute("EVALSHA", self._sha[name], len(keys), *keys, *args)
+            except rexc.NoScriptError:  # a fresh or flushed Redis: load it, then once more
+                await self.pipe.execute("SCRIPT", "LOAD", self._text[name])
+                return await self.pipe.execute("EVALSHA", self._sha[name], len(keys), *keys, *args)
         except (rexc.RedisError, OSError) as e:
             raise translate(e) from e

@@ -167,7 +167,7 @@ def rpc(role: Role) -> Callable[[Unary[S, Req, Resp]], Unary[S, Req, Resp]]:
 
     def deco(fn: Unary[S, Req, Resp]) -> Unary[S, Req, Resp]:
         method = fn.__name__
-        latency = metrics.RPC_LATENCY.labels(method)
+        latency = metrics.rpc_latency(method)
 
         @functools.wraps(fn)
         async def wrapper(self: S, request: Req, context: Ctx) -> Resp:

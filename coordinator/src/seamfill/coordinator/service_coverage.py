@@ -24,8 +24,9 @@ log = logging.getLogger("seamfill.coordinator")
 _tracer = tracing.tracer("seamfill.coordinator")
 
 MAX_WAIT_MS = 15 * 60 * 1000
-# WatchJob refreshes at least this often even without a notification (a missed one is harmless).
-_WATCH_REFRESH_S = 5.0
+# WatchJob refreshes at least this often even without a notification (scripts publish a job's
+# progress at most four times a second, so the last steps before a pause may come only this way).
+_WATCH_REFRESH_S = 1.0
 _FINGERPRINTS_KEPT = 1000
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -168,8 +169,9 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
         rt = self.rt
         done = await rt.leasing.complete(lease_id, request.token, request.rows)
         ds = rt.store.dataset(lease_id.partition("/")[0], "lease_id")
-        metrics.CHUNKS_COMPLETED.labels(ds.name).inc()
-        metrics.ROWS_COMPLETED.labels(ds.name, ds.source).inc(request.rows)
+        chunks, rows = metrics.completed(ds.name, ds.source)
+        chunks.inc()
+        rows.inc(request.rows)
         rt.workers.add_rows(request.worker_id, request.rows)
         for job in done:
             log_event(log, "seamless.job.done", job=job)
@@ -222,10 +224,9 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
             metrics.RATE_LIMIT_WAITS.labels(request.source).inc()
         return leases_pb2.TakeTokensResponse(granted=granted, retry_after_ms=wait_ms)
 
-    # grpc.aio takes a bidirectional handler that writes through its context and returns None.
-    async def Session(  # type: ignore[override]
+    async def Session(
         self, requests: AsyncIterator[leases_pb2.SessionRequest], context: Ctx
-    ) -> None:
+    ) -> AsyncIterator[leases_pb2.SessionResponse]:
         try:
             self.rt.auth.check(context, Role.WORKER, "Session")
         except SeamfillError as e:
@@ -234,39 +235,63 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
             await context.abort(code, err.message)
         await context.send_initial_metadata(())  # accepted: the client may write now
         session = _Session(self, context)
+        reading = session.start(requests)
         try:
-            async for request in requests:
-                await session.start(request)
-            await session.drain()
+            while (answer := await session.next()) is not None:
+                yield answer
         finally:
+            reading.cancel()
             session.cancel()
 
 
 class _Session:
-    """One worker's stream: every call runs in its own task and is answered when it finishes
-    (writes are serialised: a stream takes one write at a time)."""
+    """One worker's stream: every call runs in its own task and its answer is queued for the
+    stream when it finishes; the stream ends once the caller closed its side and every call
+    was answered. (Plain deques and futures of the loop at hand: this is the hot path.)"""
 
     def __init__(self, service: LeasesService, context: Ctx) -> None:
         self._service = service
         self._context = context
-        self._write = asyncio.Lock()
+        self._loop = asyncio.get_running_loop()
+        self._answers: deque[leases_pb2.SessionResponse | None] = deque()
+        self._ready: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._room = asyncio.Semaphore(MAX_SESSION_CALLS)
+        self._room: asyncio.Future[None] | None = None
 
-    async def start(self, request: leases_pb2.SessionRequest) -> None:
-        await self._room.acquire()  # backpressure: stop reading while the session is full
-        task = asyncio.create_task(self._answer(request))
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
+    def start(self, requests: AsyncIterator[leases_pb2.SessionRequest]) -> asyncio.Task[None]:
+        """Read the caller's requests in a task of their own; returns it."""
+        return self._loop.create_task(self._read(requests))
+
+    async def next(self) -> leases_pb2.SessionResponse | None:
+        """The next answer to send; None once the stream is over."""
+        while not self._answers:
+            self._ready = self._loop.create_future()
+            await self._ready
+        return self._answers.popleft()
+
+    def _put(self, answer: leases_pb2.SessionResponse | None) -> None:
+        self._answers.append(answer)
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_result(None)
+
+    async def _read(self, requests: AsyncIterator[leases_pb2.SessionRequest]) -> None:
+        try:
+            async for request in requests:
+                while len(self._tasks) >= MAX_SESSION_CALLS:  # backpressure: stop reading
+                    self._room = self._loop.create_future()
+                    await self._room
+                task = self._loop.create_task(self._answer(request))
+                self._tasks.add(task)
+                task.add_done_callback(self._done)
+            while self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:
+            self._put(None)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self._room.release()
-
-    async def drain(self) -> None:
-        """The caller closed its side: answer what is in flight, then end the stream."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._room is not None and not self._room.done():
+            self._room.set_result(None)
 
     def cancel(self) -> None:
         for task in self._tasks:
@@ -291,6 +316,5 @@ class _Session:
             out.error.message = err.message
             out.error.error = type(err).__name__
         finally:
-            metrics.RPC_LATENCY.labels(method).observe(time.perf_counter() - t0)
-        async with self._write:
-            await self._context.write(out)
+            metrics.rpc_latency(method).observe(time.perf_counter() - t0)
+        self._put(out)

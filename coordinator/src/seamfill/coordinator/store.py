@@ -69,6 +69,7 @@ class Store:
         self.clock = clock
 
     async def close(self) -> None:
+        await self.scripts.pipe.close()
         await self.redis.aclose()
 
     async def ping(self) -> None:

@@ -15,6 +15,7 @@ local B, NOW, JOBCH, WAKECH, DS = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], 
 local K_READY, K_LEASES, K_DELAYED, K_PARKED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_DEAD, K_TOKEN, K_STATS = KEYS[5], KEYS[6], KEYS[7]
 local JOB_TTL = 7 * 86400
+local PROGRESS_EVERY_US = 250000
 
 local function I(n) return string.format('%d', n) end
 local function fail(class, msg) return redis.error_reply('SEAMFILL ' .. class .. ' ' .. msg) end
@@ -141,7 +142,12 @@ local function job_settle(lid, j, outcome, rows, err)
   end
   redis.call('HSET', jk, 'updated', I(NOW))
   local finished = job_finish_check(j)
-  publish_job(j)
+  -- Progress wakes watchers at most every PROGRESS_EVERY_US per job (every replica receives each
+  -- message; watchers also look on their own every second); the job's end always does.
+  if finished or NOW - tonumber(redis.call('HGET', jk, 'pub') or '0') >= PROGRESS_EVERY_US then
+    redis.call('HSET', jk, 'pub', I(NOW))
+    publish_job(j)
+  end
   return finished
 end
 
