@@ -14,6 +14,9 @@ Stable names other test modules use:
 - :func:`test_dataset_spec` (table) -> the default test dataset spec (1m bars, 60 bars a chunk).
 - :func:`start_coordinator` (config) -> RunningCoordinator (in-process); stop it with ``.stop()``.
 - :func:`write_config` (path, redis_url, key_prefix, datasets, **overrides) -> path of a YAML file.
+- :func:`self_signed_cert` (directory, name) -> (cert, key) paths of a certificate for
+  ``localhost`` and 127.0.0.1, made with openssl; pass ``tls={"cert": ..., "key": ...}`` to the
+  factory for a TLS coordinator, and the cert as a client's root of trust.
 - :func:`start_coordinator_process` (config_path, ...) -> :class:`CoordinatorProcess`: a real
   ``seamfill coordinator serve --port 0`` subprocess; ``.address``, ``.port``, ``.proc``,
   ``.stop()`` (SIGTERM, wait), ``.kill()`` (SIGKILL).
@@ -24,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -90,6 +94,37 @@ def write_config(
 ) -> Path:
     path.write_text(yaml.safe_dump(config_mapping(redis_url, key_prefix, datasets, **overrides)))
     return path
+
+
+def self_signed_cert(directory: Path, name: str = "cert") -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1: (cert.pem, key.pem) paths."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("openssl is needed to make a test certificate")
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
 
 
 @dataclass

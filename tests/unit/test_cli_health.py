@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from seamfill.sdk.cli_health import EXPECTED_SERIES, Result, _redact, render
+from seamfill.sdk._health_checks import EXPECTED_SERIES, Result, redact
+from seamfill.sdk.cli_health import render
 from tests.unit.test_dashboards import exported_series
 
 
@@ -28,5 +29,5 @@ def test_render_one_line_per_check_with_the_fix_on_failure() -> None:
 
 
 def test_passwords_are_not_printed() -> None:
-    assert _redact("postgresql://admin:quest@h:8812/qdb") == "postgresql://admin:***@h:8812/qdb"
-    assert _redact("postgresql://h:8812/qdb") == "postgresql://h:8812/qdb"
+    assert redact("postgresql://admin:quest@h:8812/qdb") == "postgresql://admin:***@h:8812/qdb"
+    assert redact("postgresql://h:8812/qdb") == "postgresql://h:8812/qdb"

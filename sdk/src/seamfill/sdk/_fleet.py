@@ -1,5 +1,6 @@
 """The provider's side of the coordinator: coverage, jobs, deadline-bounded waits, and — when
-the provider has a fetcher of its own — taking leases like any worker while it waits.
+the provider has a fetcher of its own — taking leases like any worker while it waits
+(:mod:`seamfill.sdk._lease_helper`, which also stops a chunk as a worker does).
 
 Every call is bounded by the deadline of the stage it serves (``asyncio.wait_for`` around the
 RPC or the WatchJob stream), so a slow or absent coordinator costs at most that deadline.
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import secrets
 import socket
@@ -21,7 +21,6 @@ from seamfill.sdk import ranges
 from seamfill.sdk._client import CoordinatorClient
 from seamfill.sdk.errors import FetchError, InvalidArgument, SeamfillError
 from seamfill.sdk.fingerprint import Fingerprint
-from seamfill.sdk.logs import log_event
 from seamfill.sdk.settings import SeamlessSettings
 from seamfill.sdk.timeconv import interval_to_us
 from seamfill.sdk.tracing import current_traceparent
@@ -30,15 +29,11 @@ from seamfill.sdk.types import (
     Dataset,
     Job,
     JobState,
-    Lease,
     Priority,
     Series,
     TimeRange,
 )
 
-logger = logging.getLogger("seamfill.sdk.provider")
-# Acquire long-polls; this bounds one poll so a finished wait is noticed promptly.
-_ACQUIRE_WAIT_MS = 200
 # After the wait ends, the lease helper may finish its poll or chunk for this long; then it is
 # cancelled (and releases what it holds).
 _HELPER_GRACE_S = 0.5
@@ -132,63 +127,14 @@ class FleetBackend:
 
     async def _take_leases(self, dataset: Dataset, fetcher: Any, stop: asyncio.Event) -> None:
         """Work chunks of ``dataset``'s source like a worker until ``stop`` is set."""
+        from seamfill.sdk._lease_helper import LeaseHelper
         from seamfill.sdk.compat import as_fetcher
         from seamfill.sdk.sink import QuestDBSink
 
         if self._sink is None:
             self._sink = QuestDBSink(self.settings.storage_url)
-        fetch = as_fetcher(fetcher)
-        while not stop.is_set():
-            got = await self.client.acquire(
-                self.worker_id, [dataset.source], max=1, wait_ms=_ACQUIRE_WAIT_MS
-            )
-            for lease in got.leases:
-                await self._work(lease, fetch, got.ttl_ms)
-
-    async def _work(self, lease: Lease, fetch: Any, ttl_ms: int) -> None:
-        """One chunk, as a worker does it: heartbeats while fetch → write → verify runs, then
-        complete (or fail, classified; or release at once when cancelled)."""
-        from seamfill.sdk.backfill import is_retryable, run_chunk
-
-        beat = asyncio.ensure_future(self._heartbeat(lease, ttl_ms))
-        try:
-            rows = await run_chunk(
-                fetch, self._sink, lease.chunk.series, lease.chunk.range, lease.dataset
-            )
-        except asyncio.CancelledError:
-            # Hand the chunk back at once rather than letting its lease run out.
-            with contextlib.suppress(SeamfillError):
-                await asyncio.shield(
-                    self.client.release(self.worker_id, lease.lease_id, lease.token)
-                )
-            raise
-        except Exception as e:
-            reason = f"{type(e).__name__}: {e}"
-            await self.client.fail(
-                self.worker_id, lease.lease_id, lease.token, reason, is_retryable(e)
-            )
-            return
-        finally:
-            beat.cancel()
-            await asyncio.gather(beat, return_exceptions=True)
-        await self.client.complete(self.worker_id, lease.lease_id, lease.token, rows)
-        log_event(
-            logger,
-            "seamless.backfill.succeeded",
-            dataset=lease.dataset.name,
-            rows=rows,
-            lease=lease.lease_id,
-            worker=self.worker_id,
-        )
-
-    async def _heartbeat(self, lease: Lease, ttl_ms: int) -> None:
-        """Extend the lease at a third of its TTL while its chunk runs."""
-        from seamfill.sdk._client import Progress
-
-        while True:
-            await asyncio.sleep(max(ttl_ms, 300) / 3000)
-            with contextlib.suppress(SeamfillError):
-                await self.client.heartbeat(self.worker_id, [Progress(lease.lease_id, lease.token)])
+        helper = LeaseHelper(self.client, self._sink, self.worker_id)
+        await helper.run(dataset, as_fetcher(fetcher), stop)
 
     async def publish(self, fp: Fingerprint) -> Fingerprint:
         out: Fingerprint = await self.client.publish_fingerprint(

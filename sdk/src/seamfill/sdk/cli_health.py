@@ -1,86 +1,38 @@
 """``seamfill health``: can this fleet work? One line per check, OK or the fix.
 
 Checks: the configuration file parses (and validates, when the coordinator is installed); the
-coordinator answers SERVING on ``grpc.health.v1``; Redis answers and accepts a write; QuestDB
-answers over HTTP (``/ping``, the ILP/HTTP endpoint) and PGWire; each metrics endpoint exposes the
-series its component exports. Exit 1 when any check fails, 2 for bad usage.
+coordinator answers SERVING on ``grpc.health.v1``, in plaintext or over TLS; Redis answers and
+accepts a write; QuestDB answers over HTTP (``/ping``, the ILP/HTTP endpoint) and PGWire; each
+metrics endpoint exposes the series its component exports. Exit 1 when any check fails, 2 for
+bad usage. The checks themselves live in :mod:`seamfill.sdk._health_checks` and
+:mod:`seamfill.sdk._health_coordinator`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import time
-import urllib.error
-import urllib.request
-import uuid
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import click
 
 from seamfill.sdk import _render
+from seamfill.sdk._health_checks import (
+    Result,
+    check_config,
+    check_metrics,
+    check_questdb_http,
+    check_questdb_pgwire,
+    check_redis,
+)
+from seamfill.sdk._health_coordinator import Coordinator, check_coordinator
+
+__all__ = ["DEFAULT_COORDINATOR", "Targets", "health", "render", "run_checks"]
 
 DEFAULT_COORDINATOR = "127.0.0.1:50051"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_QUESTDB_URL = "http://127.0.0.1:9000"
 DEFAULT_QUESTDB_DSN = "postgresql://admin:quest@127.0.0.1:8812/qdb"
-
-# Series a component's metrics endpoint must expose (its HELP lines appear even before the first
-# observation). A test checks each name against what the code registers.
-EXPECTED_SERIES: dict[str, tuple[str, ...]] = {
-    "coordinator": (
-        "seamfill_queue_depth",
-        "seamfill_leases_in_flight",
-        "seamfill_dead_letters",
-        "backfill_completion_ratio",
-        "seamfill_lease_expiries_total",
-        "seamfill_rpc_latency_seconds",
-    ),
-    "worker": (
-        "seamfill_worker_rows_written_total",
-        "seamfill_worker_chunks_total",
-        "seamfill_worker_leases_in_flight",
-        "seamfill_worker_fetch_seconds",
-    ),
-    "sdk": (
-        "seamless_sla_deadline_seconds",
-        "seamless_backfill_wait_ms",
-        "seamless_reads_total",
-    ),
-}
-# The series that tells which component an endpoint belongs to.
-_MARKERS = {
-    "coordinator": "seamfill_queue_depth",
-    "worker": "seamfill_worker_rows_written_total",
-    "sdk": "seamless_sla_deadline_seconds",
-}
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Result:
-    """The outcome of one check: ``ok`` None means skipped (nothing to check)."""
-
-    name: str
-    ok: bool | None
-    detail: str
-    fix: str = ""
-
-
-class _Failed(Exception):
-    def __init__(self, detail: str, fix: str) -> None:
-        super().__init__(detail)
-        self.detail, self.fix = detail, fix
-
-
-def _run(name: str, check: Callable[[], str]) -> Result:
-    try:
-        return Result(name, True, check())
-    except _Failed as e:
-        return Result(name, False, e.detail, e.fix)
-    except Exception as e:  # a health check reports every failure, whatever raised it
-        return Result(name, False, f"{type(e).__name__}: {e}", "see the error above")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -88,200 +40,13 @@ class Targets:
     """Where each thing is; from options, then the config file, then SEAMFILL_* variables."""
 
     config: str | None
-    coordinator: str
-    token: str | None
+    coordinator: Coordinator
     redis_url: str
     key_prefix: str
     questdb_url: str
     questdb_dsn: str
     metrics: tuple[str, ...]
     timeout: float
-
-
-def check_config(path: str | None) -> tuple[Result, dict[str, Any]]:
-    """Parse the YAML file; validate it with the coordinator's loader when that is installed."""
-    if not path:
-        return Result("config", None, "no file given (--config or SEAMFILL_CONFIG)"), {}
-    data: dict[str, Any] = {}
-
-    def parse() -> str:
-        import yaml
-
-        p = Path(path)
-        if not p.is_file():
-            raise _Failed(f"{path} does not exist", "pass the coordinator's YAML with --config")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise _Failed(f"{path} is not valid YAML: {e}", "fix the YAML syntax") from e
-        if not isinstance(loaded, dict):
-            raise _Failed(
-                f"{path} holds a {type(loaded).__name__}, not a mapping",
-                "the file is a mapping of keys such as redis_url and datasets",
-            )
-        data.update(loaded)
-        return _validate_with_coordinator(p) or f"{path} parses"
-
-    return _run("config", parse), data
-
-
-def _validate_with_coordinator(path: Path) -> str:
-    # Loaded by name: the SDK never depends on the coordinator, but when both are installed (a
-    # coordinator image) the operator gets the coordinator's own, precise validation.
-    try:
-        config_mod = importlib.import_module("seamfill.coordinator.config")
-    except ImportError:
-        return ""
-    from seamfill.sdk.errors import SeamfillError
-
-    try:
-        cfg = config_mod.CoordinatorConfig.from_yaml(path, env={})
-    except SeamfillError as e:
-        raise _Failed(f"{path}: {e.message}", "correct the named key") from e
-    return f"{path} is a valid coordinator config ({len(cfg.datasets)} datasets)"
-
-
-def check_coordinator(address: str, token: str | None, timeout: float) -> Result:
-    def probe() -> str:
-        import grpc
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-        md = [("authorization", f"Bearer {token}")] if token else None
-        with grpc.insecure_channel(address) as channel:
-            try:
-                reply = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(service=""), timeout=timeout, metadata=md
-                )
-            except grpc.RpcError as e:
-                code = e.code().name if hasattr(e, "code") else "UNKNOWN"
-                raise _Failed(
-                    f"{address} did not answer the health check ({code})",
-                    "start it with `seamfill coordinator serve --config FILE --port PORT`, or "
-                    "point --coordinator / SEAMFILL_COORDINATOR at a running one",
-                ) from e
-        status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-        if status != "SERVING":
-            raise _Failed(
-                f"{address} is {status}", "it is starting, draining or has lost Redis: see its logs"
-            )
-        return f"{address} SERVING"
-
-    return _run("coordinator", probe)
-
-
-def check_redis(url: str, key_prefix: str, timeout: float) -> Result:
-    def probe() -> str:
-        try:
-            import redis
-        except ImportError as e:
-            raise _Failed(
-                "the redis client is not installed", "pip install 'seamfill-sdk[redis]'"
-            ) from e
-        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        key = f"{key_prefix}health:{uuid.uuid4().hex}"
-        try:
-            client.ping()
-            client.set(key, "1", px=60_000)
-            if client.get(key) != b"1":
-                raise _Failed(f"{url} lost a write", "check Redis for eviction or replicas")
-            client.delete(key)
-        except redis.exceptions.ConnectionError as e:
-            raise _Failed(
-                f"{url} is not reachable: {e}",
-                "start Redis (`make services`) or set SEAMFILL_REDIS_URL",
-            ) from e
-        except redis.exceptions.ReadOnlyError as e:
-            raise _Failed(
-                f"{url} is read-only: {e}", "point SEAMFILL_REDIS_URL at the primary, not a replica"
-            ) from e
-        except redis.exceptions.RedisError as e:
-            raise _Failed(
-                f"{url} refused a write: {e}", "check Redis' auth, maxmemory policy and disk"
-            ) from e
-        finally:
-            client.close()
-        return f"{url} reachable and writable"
-
-    return _run("redis", probe)
-
-
-def check_questdb_http(url: str, timeout: float) -> Result:
-    def probe() -> str:
-        target = url.rstrip("/") + "/ping"
-        try:
-            with urllib.request.urlopen(target, timeout=timeout) as reply:
-                status = reply.status
-        except (urllib.error.URLError, OSError) as e:
-            raise _Failed(
-                f"{target} is not reachable: {e}",
-                "start QuestDB (`make services`) or set SEAMFILL_QUESTDB_URL",
-            ) from e
-        if status not in (200, 204):
-            raise _Failed(f"{target} answered {status}", "is this QuestDB's HTTP port (9000)?")
-        return f"{target} answered {status} (ILP/HTTP)"
-
-    return _run("questdb-http", probe)
-
-
-def check_questdb_pgwire(dsn: str, timeout: float) -> Result:
-    def probe() -> str:
-        import psycopg
-
-        try:
-            with psycopg.connect(dsn, connect_timeout=max(1, int(timeout))) as conn:
-                row = conn.execute("SELECT 1").fetchone()
-        except psycopg.Error as e:
-            raise _Failed(
-                f"{_redact(dsn)} is not reachable: {str(e).strip()}",
-                "start QuestDB (`make services`) or set SEAMFILL_QUESTDB_DSN",
-            ) from e
-        if not row or row[0] != 1:
-            raise _Failed(f"{_redact(dsn)} answered {row!r} to SELECT 1", "check the DSN")
-        return f"{_redact(dsn)} answered SELECT 1"
-
-    return _run("questdb-pgwire", probe)
-
-
-def _redact(dsn: str) -> str:
-    head, sep, tail = dsn.rpartition("@")
-    if not sep or ":" not in head.split("//", 1)[-1]:
-        return dsn
-    scheme, _, creds = head.partition("//")
-    return f"{scheme}//{creds.split(':', 1)[0]}:***@{tail}"
-
-
-def check_metrics(url: str, timeout: float) -> Result:
-    def probe() -> str:
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as reply:
-                body = reply.read().decode("utf-8", "replace")
-        except (urllib.error.URLError, OSError) as e:
-            raise _Failed(
-                f"{url} is not reachable: {e}",
-                "start the process with --metrics-port, or fix the URL",
-            ) from e
-        names = {
-            line.split()[2]
-            for line in body.splitlines()
-            if line.startswith("# HELP ") and len(line.split()) > 2
-        }
-        # prometheus_client names a counter family without _total in HELP lines.
-        names |= {n + "_total" for n in names}
-        kinds = [k for k, marker in _MARKERS.items() if marker in names]
-        if not kinds:
-            raise _Failed(
-                f"{url} exposes no seamfill series",
-                "is this a coordinator, worker or SDK metrics port?",
-            )
-        missing = [s for k in kinds for s in EXPECTED_SERIES[k] if s not in names]
-        if missing:
-            raise _Failed(
-                f"{url} lacks {', '.join(missing)}",
-                "the process runs an older or partial build: upgrade it",
-            )
-        return f"{url} exposes the {'+'.join(kinds)} series"
-
-    return _run("metrics", probe)
 
 
 def run_checks(t: Targets) -> list[Result]:
@@ -291,7 +56,7 @@ def run_checks(t: Targets) -> list[Result]:
     redis_url = str(data.get("redis_url") or t.redis_url)
     results = [
         config_result,
-        check_coordinator(t.coordinator, t.token, t.timeout),
+        check_coordinator(t.coordinator, t.timeout),
         check_redis(redis_url, str(data.get("key_prefix") or t.key_prefix), t.timeout),
         check_questdb_http(str(storage.get("http") or t.questdb_url), t.timeout),
         check_questdb_pgwire(str(storage.get("dsn") or t.questdb_dsn), t.timeout),
@@ -336,9 +101,16 @@ def render(results: Sequence[Result]) -> list[str]:
     envvar="SEAMFILL_COORDINATOR",
     default=DEFAULT_COORDINATOR,
     show_default=True,
-    help="Coordinator address HOST:PORT.",
+    help="Coordinator address: HOST:PORT, grpc://HOST:PORT, or grpcs://HOST:PORT for TLS.",
 )
 @click.option("--token", envvar="SEAMFILL_TOKEN", default=None, help="Bearer token.")
+@click.option("--tls", is_flag=True, help="Use TLS for a HOST:PORT coordinator address.")
+@click.option(
+    "--ca-file",
+    default=None,
+    help="PEM of the CA that signed the coordinator's certificate (TLS only; default: "
+    "gRPC's roots, or GRPC_DEFAULT_SSL_ROOTS_FILE_PATH).",
+)
 @click.option(
     "--redis-url", envvar="SEAMFILL_REDIS_URL", default=DEFAULT_REDIS_URL, show_default=True
 )
@@ -374,6 +146,8 @@ def health(
     config: str | None,
     coordinator: str,
     token: str | None,
+    tls: bool,
+    ca_file: str | None,
     redis_url: str,
     key_prefix: str,
     questdb_url: str,
@@ -387,8 +161,7 @@ def health(
     results = run_checks(
         Targets(
             config,
-            coordinator,
-            token,
+            Coordinator(coordinator, token, tls, ca_file),
             redis_url,
             key_prefix,
             questdb_url,
