@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +61,20 @@ def translate(e: Exception) -> errors.SeamfillError:
     return errors.SeamfillError(f"Redis error: {e}")
 
 
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """A dataset's common KEYS and its key base (the first ARGV), built once per dataset."""
+
+    keys: tuple[str, ...]
+    base: str
+
+
 class Scripts:
     """The coordinator's scripts registered on one Redis client."""
 
     def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
         self._keys = keys
+        self._heads: dict[str, _Head] = {}
         self.pipe = Pipe(client.connection_pool)
         self._text = {name: script_text(name) for name in DATASET_SCRIPTS + PLAIN_SCRIPTS}
         self._sha = {
@@ -81,18 +91,31 @@ class Scripts:
         args: Sequence[Any] = (),
     ) -> Any:
         """Run dataset script ``name`` with the common KEYS/ARGV head plus ``keys``/``args``."""
+        head = self._heads.get(dataset) or self._head(dataset)
         k = self._keys
-        head_keys = [
-            k.ready(dataset),
-            k.leases(dataset),
-            k.delayed(dataset),
-            k.parked(dataset),
-            k.dead(dataset),
-            k.token(dataset),
-            k.stats(dataset),
-        ]
-        head_args = [k.base(dataset), now_us, k.job_channel, k.wake_channel, dataset]
-        return await self.plain(name, [*head_keys, *keys], [*head_args, *args])
+        return await self.plain(
+            name,
+            [*head.keys, *keys],
+            [head.base, now_us, k.job_channel, k.wake_channel, dataset, *args],
+        )
+
+    def _head(self, dataset: str) -> _Head:
+        k = self._keys
+        head = _Head(
+            (
+                k.ready(dataset),
+                k.leases(dataset),
+                k.delayed(dataset),
+                k.parked(dataset),
+                k.dead(dataset),
+                k.token(dataset),
+                k.stats(dataset),
+            ),
+            k.base(dataset),
+        )
+        if len(self._heads) < 10_000:  # datasets come from the config; bounded all the same
+            self._heads[dataset] = head
+        return head
 
     async def plain(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:

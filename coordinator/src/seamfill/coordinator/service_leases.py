@@ -16,12 +16,12 @@ from typing import Any
 
 from seamfill.coordinator import metrics
 from seamfill.coordinator.leasing import Acquired, Progress
-from seamfill.coordinator.service import Ctx, Role, Servicer, failed, rpc
+from seamfill.coordinator.service import Ctx, Role, Runtime, Servicer, failed, rpc
 from seamfill.sdk import _convert as cv
 from seamfill.sdk.errors import InvalidArgument, SeamfillError
 from seamfill.sdk.logs import log_event
 from seamfill.sdk.types import Dataset, Directive
-from seamfill.v1 import leases_pb2, leases_pb2_grpc
+from seamfill.v1 import common_pb2, leases_pb2, leases_pb2_grpc
 
 log = logging.getLogger("seamfill.coordinator")
 
@@ -60,6 +60,10 @@ def _lease_id(value: str) -> str:
 class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
     """Acquire (long-poll), Heartbeat, Complete, Fail, Release, TakeTokens."""
 
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__(rt)
+        self._datasets_pb: dict[str, common_pb2.Dataset] = {}  # datasets are fixed at start
+
     @rpc(Role.WORKER)
     async def Acquire(
         self, request: leases_pb2.AcquireRequest, context: Ctx
@@ -81,8 +85,15 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
         )
         out = leases_pb2.AcquireResponse(ttl_ms=ttl_ms)
         for lease in got.leases:
-            out.leases.append(cv.lease_to_pb(lease))
+            out.leases.append(cv.lease_to_pb(lease, self._dataset_pb(lease.dataset)))
         return out
+
+    def _dataset_pb(self, ds: Dataset) -> common_pb2.Dataset:
+        """The dataset's message, built once (every lease carries its dataset)."""
+        pb = self._datasets_pb.get(ds.name)
+        if pb is None:
+            pb = self._datasets_pb[ds.name] = cv.dataset_to_pb(ds)
+        return pb
 
     async def _acquire_waiting(
         self, worker: str, datasets: list[Dataset], want: int, wait_s: float

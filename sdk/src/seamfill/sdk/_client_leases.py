@@ -137,6 +137,13 @@ class LeaseCalls:
         return m.granted, m.retry_after_ms
 
 
+def _expire(fut: asyncio.Future[Any], kind: str, timeout: float) -> None:
+    if not fut.done():
+        fut.set_exception(
+            CoordinatorUnavailable(f"no answer to {kind} within {timeout:g} s: retry with backoff")
+        )
+
+
 class LeaseSession(LeaseCalls):
     """The lease calls over one ``Leases.Session`` stream, opened on the first call and again
     after the stream breaks (calls in flight then fail with :class:`CoordinatorUnavailable`,
@@ -156,9 +163,11 @@ class LeaseSession(LeaseCalls):
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
         self._write = asyncio.Lock()
+        self._loop: Any = None  # the loop the stream was opened on (set with the stream)
 
     def _stream(self) -> tuple[Any, asyncio.Future[Any]]:
         if self._call is None or self._opened is None:
+            self._loop = asyncio.get_running_loop()
             self._call = self._stub.Session(metadata=self._metadata)
             self._reader = asyncio.create_task(self._read(self._call))
             # The coordinator answers a stream it accepts with its headers: writing before them
@@ -196,8 +205,10 @@ class LeaseSession(LeaseCalls):
     async def _lease_call(self, kind: str, request: Any, timeout: float) -> Any:
         call, opened = self._stream()
         call_id = next(self._ids)
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = self._loop
+        fut: asyncio.Future[Any] = loop.create_future()
         self._pending[call_id] = fut
+        expiry = loop.call_later(timeout, _expire, fut, kind, timeout)
         try:
             try:
                 await opened
@@ -205,13 +216,9 @@ class LeaseSession(LeaseCalls):
                     await call.write(leases_pb2.SessionRequest(id=call_id, **{kind: request}))
             except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
                 pass  # the stream broke: the reader fails this call with the stream's status
-            async with asyncio.timeout(timeout):
-                return await fut
-        except TimeoutError:
-            raise CoordinatorUnavailable(
-                f"no answer to {kind} within {timeout:g} s: retry with backoff"
-            ) from None
+            return await fut
         finally:
+            expiry.cancel()
             self._pending.pop(call_id, None)
 
     async def close(self) -> None:
