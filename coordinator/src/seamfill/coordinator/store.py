@@ -34,6 +34,14 @@ from seamfill.sdk.types import (
 # GetCoverage looks up queued/leased chunks only for this many gap cells (beyond it, the answer
 # would cost more than the coverage itself).
 _MAX_CELL_LOOKUPS = 2_000
+# A coverage read first asks for this many intervals from the start of the range, which is one
+# command (so atomic without MULTI); a range holding more is read again in full.
+_COVERED_PAGE = 64
+# A range spanning at most this many chunk cells reads its coverage and asks whether any of its
+# cells has a chunk (one EXISTS of many keys) in one round trip; the chunks of its gap cells are
+# then read only if one has. (Reading every cell's chunk at once costs a command per cell, more
+# than the round trip it saves whenever some cells are covered.)
+_PROBED_CELLS = 256
 
 
 def now_us() -> int:
@@ -43,6 +51,18 @@ def now_us() -> int:
 def parse_interval(member: str) -> TimeRange:
     a, _, b = member.partition(":")
     return TimeRange(int(a), int(b))
+
+
+def _covered_from_head(head: list[str], r: TimeRange) -> list[TimeRange] | None:
+    """Covered parts of ``r`` from the first intervals ending after its start (a read of at most
+    ``_COVERED_PAGE``), or ``None`` when that read may have stopped short of ``r``'s end."""
+    found: list[TimeRange] = []
+    for member in head:
+        interval = parse_interval(member)
+        found.append(interval)
+        if interval.end_us > r.end_us:  # the one straddling the end, or the first after it
+            return ranges.intersect(r, found)
+    return ranges.intersect(r, found) if len(head) < _COVERED_PAGE else None
 
 
 class Store:
@@ -93,6 +113,16 @@ class Store:
         """Covered parts of ``r``: intervals ending inside it plus the one straddling its end."""
         key = self.keys.coverage(series.dataset, series.symbol)
         try:
+            head = await self.redis.zrangebyscore(
+                key, f"({r.start_us}", "+inf", start=0, num=_COVERED_PAGE
+            )
+        except (rexc.RedisError, OSError) as e:
+            raise translate(e) from e
+        found = _covered_from_head(head, r)
+        return found if found is not None else await self._covered_all(key, r)
+
+    async def _covered_all(self, key: str, r: TimeRange) -> list[TimeRange]:
+        try:
             async with self.redis.pipeline(transaction=True) as p:
                 p.zrangebyscore(key, f"({r.start_us}", r.end_us)
                 p.zrangebyscore(key, f"({r.end_us}", "+inf", start=0, num=1)
@@ -105,11 +135,18 @@ class Store:
         """Covered ranges, gaps, and what is queued or leased of ``r``."""
         ds = self.dataset(series.dataset)
         now = self.clock()
-        covered = await self.covered(series, r)
+        span = ds.chunk_span_us
+        whole = ranges.align_outward(r, span)
+        head: list[TimeRange] | None = None
+        any_chunk = True
+        if whole.duration_us // span <= _PROBED_CELLS:
+            cells = range(whole.start_us, whole.end_us, span)
+            head, any_chunk = await self._covered_and_any_chunk(ds, series, r, cells)
+        covered = head if head is not None else await self.covered(series, r)
         gaps = ranges.subtract(r, covered)
         queued: list[TimeRange] = []
         leased: list[TimeRange] = []
-        if gaps:
+        if gaps and any_chunk:
             queued, leased = await self._in_flight(ds, series, gaps)
         return Coverage(
             series=series,
@@ -121,6 +158,22 @@ class Store:
             as_of_us=now,
             settled_until_us=ds.settled_until(now),
         )
+
+    async def _covered_and_any_chunk(
+        self, ds: Dataset, series: Series, r: TimeRange, cells: range
+    ) -> tuple[list[TimeRange] | None, bool]:
+        """In one round trip: the covered parts of ``r`` (``None`` when it holds more intervals
+        than one read returns) and whether any of ``cells`` has a chunk."""
+        key = self.keys.coverage(ds.name, series.symbol)
+        chunk_keys = [self.keys.chunk(ds.name, f"{series.symbol}@{cell}") for cell in cells]
+        try:
+            async with self.redis.pipeline(transaction=False) as p:
+                p.zrangebyscore(key, f"({r.start_us}", "+inf", start=0, num=_COVERED_PAGE)
+                p.exists(*chunk_keys)
+                head, chunks = await p.execute()
+        except (rexc.RedisError, OSError) as e:
+            raise translate(e) from e
+        return _covered_from_head(head, r), chunks > 0
 
     async def _in_flight(
         self, ds: Dataset, series: Series, gaps: list[TimeRange]
