@@ -70,6 +70,12 @@ def ranges_from_pb(ms: object) -> tuple[TimeRange, ...]:
     return tuple(range_from_pb(m) for m in ms)  # type: ignore[attr-defined]
 
 
+def _add_ranges(field: Any, rs: tuple[TimeRange, ...]) -> None:
+    # Filling the repeated field in place skips building a message per range and copying it.
+    for r in rs:
+        field.add(start_us=r.start_us, end_us=r.end_us)
+
+
 def priority_to_pb(p: Priority) -> common_pb2.Priority.ValueType:
     return common_pb2.Priority.ValueType(int(p))
 
@@ -112,15 +118,14 @@ def coverage_to_pb(c: Coverage, dataset: Dataset | None = None) -> coverage_pb2.
     m = coverage_pb2.GetCoverageResponse(
         series=series_to_pb(c.series),
         range=range_to_pb(c.range),
-        covered=[range_to_pb(r) for r in c.covered],
-        gaps=[range_to_pb(r) for r in c.gaps],
-        queued=[range_to_pb(r) for r in c.queued],
-        leased=[range_to_pb(r) for r in c.leased],
         as_of_us=c.as_of_us,
         settled_until_us=c.settled_until_us,
+        dataset=None if dataset is None else dataset_to_pb(dataset),
     )
-    if dataset is not None:
-        m.dataset.CopyFrom(dataset_to_pb(dataset))
+    _add_ranges(m.covered, c.covered)
+    _add_ranges(m.gaps, c.gaps)
+    _add_ranges(m.queued, c.queued)
+    _add_ranges(m.leased, c.leased)
     return m
 
 
