@@ -147,17 +147,18 @@ async def test_more_intervals_than_one_page_are_read_in_full(env: Env) -> None:
 
 async def test_many_cells_read_coverage_then_gap_chunks(env: Env) -> None:
     s = Series(TEST_DATASET, "WIDE")
-    cells = store_module._PROBED_CELLS + 50
-    put_coverage(env, "WIDE", [TimeRange(0, 100 * SPAN), TimeRange(200 * SPAN, cells * SPAN)])
-    put_chunk(env, "WIDE", 5 * SPAN, "queued", TimeRange(5 * SPAN, 6 * SPAN))  # covered cell
-    put_chunk(env, "WIDE", 150 * SPAN, "leased", TimeRange(150 * SPAN, 151 * SPAN))
-    put_chunk(env, "WIDE", 160 * SPAN, "parked", TimeRange(160 * SPAN, 161 * SPAN))
+    cells = 2 * store_module._PROBED_CELLS + 10
+    a, b = cells // 4, cells // 2  # the gap [a, b) between two covered stretches
+    put_coverage(env, "WIDE", [TimeRange(0, a * SPAN), TimeRange(b * SPAN, cells * SPAN)])
+    put_chunk(env, "WIDE", 1 * SPAN, "queued", TimeRange(1 * SPAN, 2 * SPAN))  # covered cell
+    put_chunk(env, "WIDE", a * SPAN, "leased", TimeRange(a * SPAN, (a + 1) * SPAN))
+    put_chunk(env, "WIDE", (a + 2) * SPAN, "parked", TimeRange((a + 2) * SPAN, (a + 3) * SPAN))
     r = TimeRange(0, cells * SPAN)
     assert cells_of(r) > store_module._PROBED_CELLS
     cov = await env.store.coverage(s, r)
     assert cov == reference(env, s, r)
-    assert cov.leased == (TimeRange(150 * SPAN, 151 * SPAN),)
-    assert cov.queued == (TimeRange(160 * SPAN, 161 * SPAN),)
+    assert cov.leased == (TimeRange(a * SPAN, (a + 1) * SPAN),)
+    assert cov.queued == (TimeRange((a + 2) * SPAN, (a + 3) * SPAN),)
 
 
 async def test_chunks_planned_and_leased_by_the_scripts(env: Env) -> None:
@@ -218,12 +219,12 @@ async def test_every_path_agrees_with_a_full_read(
         put_chunk(env, "H", cell, state, part)
     s = Series(TEST_DATASET, "H")
     want = reference(env, s, r)
-    assert await env.store.coverage(s, r) == want
     assert await env.store.covered(s, r) == list(want.covered)
-    # The same data through the path for many cells (every range here spans few).
+    # The same data through both paths: probed (every range here spans at most CELLS) and wide.
     probed = store_module._PROBED_CELLS
-    store_module._PROBED_CELLS = 0
     try:
-        assert await env.store.coverage(s, r) == want
+        for limit in (CELLS, 0):
+            store_module._PROBED_CELLS = limit
+            assert await env.store.coverage(s, r) == want
     finally:
         store_module._PROBED_CELLS = probed
