@@ -1,11 +1,14 @@
 """State in Redis: coverage, jobs and chunks. Every transition is one Lua script (``lua/``).
 
-Reads that need a consistent view use MULTI/EXEC pipelines; nothing is cached in the process, so
-any number of replicas can share one Redis. Lease transitions live in :mod:`.leasing`.
+Coverage reads are single commands sent together over the replica's shared connection (the
+scripts' :class:`~.pipe.Pipe`, one round trip); reads that need several commands to agree use
+MULTI/EXEC pipelines. Nothing is cached in the process, so any number of replicas can share one
+Redis. Lease transitions live in :mod:`.leasing`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -39,10 +42,10 @@ _MAX_CELL_LOOKUPS = 2_000
 _COVERED_PAGE = 64
 # A range spanning at most this many chunk cells reads its coverage and asks whether any of its
 # cells has a chunk (one EXISTS of many keys) in one round trip; the chunks of its gap cells are
-# then read only if one has. Each key costs about 1 us of client CPU, a round trip about 170 us:
-# at this many the probe, when it finds chunks, wastes well under the round trip it saves when it
-# finds none. (Reading every cell's chunk in the first round trip instead costs a command, about
-# 13 us, per cell, so it loses whenever a few cells are covered.)
+# then read only if one has. Measured at 64 cells, a probe that finds a chunk costs about 30 us and
+# one that finds none saves about 90 (the second round trip); at 256 cells the probe costs more
+# than it saves. (Reading every cell's chunk in the first round trip instead costs a command per
+# cell, several us each, so it loses whenever more than a few cells are covered.)
 _PROBED_CELLS = 64
 
 
@@ -65,6 +68,11 @@ def _covered_from_head(head: list[str], r: TimeRange) -> list[TimeRange] | None:
         if interval.end_us > r.end_us:  # the one straddling the end, or the first after it
             return ranges.intersect(r, found)
     return ranges.intersect(r, found) if len(head) < _COVERED_PAGE else None
+
+
+def _covered_head(key: str, r: TimeRange) -> tuple[Any, ...]:
+    """The first ``_COVERED_PAGE`` intervals of coverage ``key`` ending after ``r`` starts."""
+    return ("ZRANGEBYSCORE", key, f"({r.start_us}", "+inf", "LIMIT", 0, _COVERED_PAGE)
 
 
 class Store:
@@ -114,12 +122,7 @@ class Store:
     async def covered(self, series: Series, r: TimeRange) -> list[TimeRange]:
         """Covered parts of ``r``: intervals ending inside it plus the one straddling its end."""
         key = self.keys.coverage(series.dataset, series.symbol)
-        try:
-            head = await self.redis.zrangebyscore(
-                key, f"({r.start_us}", "+inf", start=0, num=_COVERED_PAGE
-            )
-        except (rexc.RedisError, OSError) as e:
-            raise translate(e) from e
+        [head] = await self._read(_covered_head(key, r))
         found = _covered_from_head(head, r)
         return found if found is not None else await self._covered_all(key, r)
 
@@ -168,13 +171,7 @@ class Store:
         than one read returns) and whether any of ``cells`` has a chunk."""
         key = self.keys.coverage(ds.name, series.symbol)
         chunk_keys = [self.keys.chunk(ds.name, f"{series.symbol}@{cell}") for cell in cells]
-        try:
-            async with self.redis.pipeline(transaction=False) as p:
-                p.zrangebyscore(key, f"({r.start_us}", "+inf", start=0, num=_COVERED_PAGE)
-                p.exists(*chunk_keys)
-                head, chunks = await p.execute()
-        except (rexc.RedisError, OSError) as e:
-            raise translate(e) from e
+        head, chunks = await self._read(_covered_head(key, r), ("EXISTS", *chunk_keys))
         return _covered_from_head(head, r), chunks > 0
 
     async def _in_flight(
@@ -187,13 +184,12 @@ class Store:
             cells.extend(range(first, last, span))
             if len(cells) > _MAX_CELL_LOOKUPS:
                 return [], []
-        try:
-            async with self.redis.pipeline(transaction=False) as p:
-                for cell in cells:
-                    p.hmget(self.keys.chunk(ds.name, f"{series.symbol}@{cell}"), "state", "s", "e")
-                rows = await p.execute()
-        except (rexc.RedisError, OSError) as e:
-            raise translate(e) from e
+        rows = await self._read(
+            *(
+                ("HMGET", self.keys.chunk(ds.name, f"{series.symbol}@{cell}"), "state", "s", "e")
+                for cell in cells
+            )
+        )
         queued: list[TimeRange] = []
         leased: list[TimeRange] = []
         for state, start, end in rows:
@@ -202,6 +198,15 @@ class Store:
             elif state == "leased":
                 leased.append(TimeRange(int(start), int(end)))
         return queued, leased
+
+    async def _read(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """The replies to ``commands``, sent together over the replica's shared connection (one
+        round trip, each command atomic on its own)."""
+        pipe = self.scripts.pipe
+        try:
+            return list(await asyncio.gather(*(pipe.execute(*c) for c in commands)))
+        except (rexc.RedisError, OSError) as e:
+            raise translate(e) from e
 
     # -- jobs ----------------------------------------------------------------------------------
 
