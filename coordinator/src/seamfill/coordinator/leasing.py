@@ -18,8 +18,10 @@ from redis import exceptions as rexc
 from seamfill.coordinator.keys import ChunkRef
 from seamfill.coordinator.scripts import translate
 from seamfill.coordinator.store import Store
+from seamfill.sdk import _convert as cv
 from seamfill.sdk.errors import DatasetNotFound, InvalidArgument, LeaseNotFound
-from seamfill.sdk.types import Chunk, ChunkState, Dataset, Directive, Lease, LeaseStatus, TimeRange
+from seamfill.sdk.types import Dataset, Directive, LeaseStatus
+from seamfill.v1 import common_pb2
 
 # Expired leases and due retries moved per script run (bounds the time one script blocks Redis).
 RECLAIM_BATCH = 200
@@ -29,7 +31,8 @@ RECLAIM_BATCH = 200
 class Acquired:
     """What one acquire pass did: the leases granted and the expiries it reclaimed on the way."""
 
-    leases: list[Lease]
+    leases: list[common_pb2.Lease]
+    """As wire messages: the replica only sends them on."""
     expired: dict[str, int]
     dead: dict[str, int]
     short: set[str]
@@ -70,6 +73,7 @@ class Leasing:
         self.keys = store.keys
         self.scripts = store.scripts
         self._by_sources: dict[tuple[str, ...], list[Dataset]] = {}
+        self._datasets_pb: dict[str, common_pb2.Dataset] = {}  # datasets are fixed at start
 
     @property
     def ttl_us(self) -> int:
@@ -102,7 +106,7 @@ class Leasing:
 
     async def acquire(self, worker_id: str, datasets: Sequence[Dataset], want: int) -> Acquired:
         """One pass over ``datasets``: grant up to ``want`` chunks (one script per dataset)."""
-        leases: list[Lease] = []
+        leases: list[common_pb2.Lease] = []
         expired: dict[str, int] = {}
         dead: dict[str, int] = {}
         short: set[str] = set()
@@ -133,28 +137,36 @@ class Leasing:
             leases += [self._lease(ds, worker_id, now, g) for g in grants]
         return Acquired(leases, expired, dead, short)
 
-    def _lease(self, ds: Dataset, worker_id: str, now: int, g: list[Any]) -> Lease:
+    def _lease(self, ds: Dataset, worker_id: str, now: int, g: list[Any]) -> common_pb2.Lease:
+        """A grant of the acquire script as the wire lease (built once: this is the hot path)."""
         local, token, s, e, attempts, deadline, tp, err, jobs = g
-        ref = ChunkRef.from_local(ds.name, str(local))
-        chunk = Chunk(
-            chunk_id=ref.chunk_id,
-            series=ref.series,
-            range=TimeRange(int(str(s)), int(str(e))),
-            state=ChunkState.LEASED,
-            attempts=int(str(attempts)),
-            last_error=str(err),
-            job_ids=tuple(sorted(f"{ds.name}:{j}" for j in jobs)),
-        )
-        return Lease(
-            lease_id=ref.chunk_id,
-            token=int(str(token)),
-            chunk=chunk,
-            dataset=ds,
-            deadline_us=int(str(deadline)),
+        symbol, _, _ = str(local).rpartition("@")
+        chunk_id = f"{ds.name}/{local}"
+        return common_pb2.Lease(
+            lease_id=chunk_id,
+            token=int(token),
+            chunk=common_pb2.Chunk(
+                chunk_id=chunk_id,
+                series=common_pb2.Series(dataset=ds.name, symbol=symbol),
+                range=common_pb2.TimeRange(start_us=int(s), end_us=int(e)),
+                state=common_pb2.CHUNK_STATE_LEASED,
+                attempts=int(attempts),
+                last_error=str(err),
+                job_ids=sorted(f"{ds.name}:{j}" for j in jobs),
+            ),
+            dataset=self._dataset_pb(ds),
+            deadline_us=int(deadline),
             worker_id=worker_id,
             traceparent=str(tp),
             granted_us=now,
         )
+
+    def _dataset_pb(self, ds: Dataset) -> common_pb2.Dataset:
+        """The dataset's message, built once (every lease carries its dataset)."""
+        pb = self._datasets_pb.get(ds.name)
+        if pb is None:
+            pb = self._datasets_pb[ds.name] = cv.dataset_to_pb(ds)
+        return pb
 
     async def heartbeat(self, progress: Sequence[Progress]) -> list[LeaseStatus]:
         """Extend live leases and record progress; one script per dataset involved."""

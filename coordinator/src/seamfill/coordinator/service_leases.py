@@ -16,19 +16,18 @@ from typing import Any
 
 from seamfill.coordinator import metrics
 from seamfill.coordinator.leasing import Acquired, Progress
-from seamfill.coordinator.service import Ctx, Role, Runtime, Servicer, failed, rpc
-from seamfill.sdk import _convert as cv
+from seamfill.coordinator.service import Ctx, Role, Servicer, failed, rpc
 from seamfill.sdk.errors import InvalidArgument, SeamfillError
 from seamfill.sdk.logs import log_event
 from seamfill.sdk.types import Dataset, Directive
-from seamfill.v1 import common_pb2, leases_pb2, leases_pb2_grpc
+from seamfill.v1 import leases_pb2, leases_pb2_grpc
 
 log = logging.getLogger("seamfill.coordinator")
 
 MAX_ACQUIRE = 1_000
 MAX_WAIT_MS = 120_000
 MAX_WORKER_ID = 256
-# A session's calls in flight at once (a worker has a few leases, a heartbeat and one acquire).
+# Long-polling acquires a session may have waiting at once (a worker has one).
 MAX_SESSION_CALLS = 256
 
 # Session call (the request's oneof field) -> the unary method whose body answers it.
@@ -60,10 +59,6 @@ def _lease_id(value: str) -> str:
 class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
     """Acquire (long-poll), Heartbeat, Complete, Fail, Release, TakeTokens."""
 
-    def __init__(self, rt: Runtime) -> None:
-        super().__init__(rt)
-        self._datasets_pb: dict[str, common_pb2.Dataset] = {}  # datasets are fixed at start
-
     @rpc(Role.WORKER)
     async def Acquire(
         self, request: leases_pb2.AcquireRequest, context: Ctx
@@ -83,17 +78,7 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
         got = await self._acquire_waiting(
             worker, datasets, request.max or 1, request.wait_ms / 1000
         )
-        out = leases_pb2.AcquireResponse(ttl_ms=ttl_ms)
-        for lease in got.leases:
-            out.leases.append(cv.lease_to_pb(lease, self._dataset_pb(lease.dataset)))
-        return out
-
-    def _dataset_pb(self, ds: Dataset) -> common_pb2.Dataset:
-        """The dataset's message, built once (every lease carries its dataset)."""
-        pb = self._datasets_pb.get(ds.name)
-        if pb is None:
-            pb = self._datasets_pb[ds.name] = cv.dataset_to_pb(ds)
-        return pb
+        return leases_pb2.AcquireResponse(ttl_ms=ttl_ms, leases=got.leases)
 
     async def _acquire_waiting(
         self, worker: str, datasets: list[Dataset], want: int, wait_s: float
@@ -256,9 +241,10 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
 
 
 class _Session:
-    """One worker's stream: every call runs in its own task and its answer is queued for the
-    stream when it finishes; the stream ends once the caller closed its side and every call
-    was answered. (Plain deques and futures of the loop at hand: this is the hot path.)"""
+    """One worker's stream: calls are answered in turn as they arrive, except long-polling
+    acquires, which wait in tasks of their own and are answered when they finish; the stream
+    ends once the caller closed its side and every call was answered. (Plain deques and
+    futures of the loop at hand: this is the hot path.)"""
 
     def __init__(self, service: LeasesService, context: Ctx) -> None:
         self._service = service
@@ -288,10 +274,14 @@ class _Session:
     async def _read(self, requests: AsyncIterator[leases_pb2.SessionRequest]) -> None:
         try:
             async for request in requests:
+                if request.WhichOneof("call") != "acquire" or request.acquire.wait_ms <= 0:
+                    # Answered in turn: a quick call costs less than a task of its own.
+                    await self._answer(request)
+                    continue
                 while len(self._tasks) >= MAX_SESSION_CALLS:  # backpressure: stop reading
                     self._room = self._loop.create_future()
                     await self._room
-                task = self._loop.create_task(self._answer(request))
+                task = self._loop.create_task(self._answer(request))  # a long poll
                 self._tasks.add(task)
                 task.add_done_callback(self._done)
             while self._tasks:

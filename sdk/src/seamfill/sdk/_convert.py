@@ -224,13 +224,12 @@ def chunk_from_pb(m: common_pb2.Chunk) -> Chunk:
     )
 
 
-def lease_to_pb(lease: Lease, dataset: common_pb2.Dataset | None = None) -> common_pb2.Lease:
-    """``lease`` as its wire message; ``dataset``: its dataset's message, if already built."""
+def lease_to_pb(lease: Lease) -> common_pb2.Lease:
     return common_pb2.Lease(
         lease_id=lease.lease_id,
         token=lease.token,
         chunk=chunk_to_pb(lease.chunk),
-        dataset=dataset if dataset is not None else dataset_to_pb(lease.dataset),
+        dataset=dataset_to_pb(lease.dataset),
         deadline_us=lease.deadline_us,
         worker_id=lease.worker_id,
         traceparent=lease.traceparent,
