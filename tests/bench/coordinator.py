@@ -34,6 +34,8 @@ MIN = 60_000_000
 DATASET = "bench.bars_1m"
 PREFIX = "sfbench:"
 CYCLE_SECONDS = 5.0
+CYCLE_ROUNDS = 3
+COVERAGE_ROUNDS = 3
 PACED_RATE = 1_000
 IDLE_WORKERS = 8
 # Longer than the replica's worker-record refresh (45 s), so every worker pays for one.
@@ -227,14 +229,20 @@ async def _coverage(address: str, r: redis.Redis) -> dict[str, Any]:
             q = TimeRange(mid, mid + 20 * MIN)  # ten intervals and ten gaps
             for _ in range(100):
                 await c.get_coverage(Series(DATASET, symbol), q)
-            lat = []
-            for _ in range(1_000):
-                t0 = time.perf_counter()
-                cov = await c.get_coverage(Series(DATASET, symbol), q)
-                lat.append((time.perf_counter() - t0) * 1000)
-            assert len(cov.covered) == 10, cov
-            out[f"get_coverage_p50_ms_{label}"] = round(_pct(lat, 0.5), 3)
-            out[f"get_coverage_p99_ms_{label}"] = round(_pct(lat, 0.99), 3)
+            rounds = []  # median of COVERAGE_ROUNDS rounds: the machine is shared and noisy
+            for _ in range(COVERAGE_ROUNDS):
+                lat = []
+                for _ in range(1_000):
+                    t0 = time.perf_counter()
+                    cov = await c.get_coverage(Series(DATASET, symbol), q)
+                    lat.append((time.perf_counter() - t0) * 1000)
+                assert len(cov.covered) == 10, cov
+                rounds.append((round(_pct(lat, 0.99), 3), round(_pct(lat, 0.5), 3)))
+            rounds.sort()
+            p99, p50 = rounds[len(rounds) // 2]
+            out[f"get_coverage_p50_ms_{label}"] = p50
+            out[f"get_coverage_p99_ms_{label}"] = p99
+            out[f"get_coverage_p99_ms_{label}_rounds"] = [x[0] for x in rounds]
             r.unlink(key)
     out["get_coverage_p99_ratio_1M_vs_1k"] = round(
         out["get_coverage_p99_ms_1M"] / out["get_coverage_p99_ms_1k"], 2
@@ -317,17 +325,26 @@ async def _bench_all(proc: CoordinatorProcess, r: redis.Redis) -> dict[str, Any]
         "cpus": os.cpu_count(),
     }
     async with CoordinatorClient(proc.address, timeout_s=120) as c:
-        await _fill(c, "CYC", 60_000, 1)
+        await _fill(c, "CYC", 300_000, 1)  # more than every round can lease
     server = psutil.Process(proc.proc.pid)
-    free = await _cycles(proc.address, 16, CYCLE_SECONDS, batch=1, server=server)
-    out.update({f"lease_{k}_16_workers": v for k, v in free.items()})
-    batched = await _cycles(proc.address, 16, CYCLE_SECONDS, batch=8, server=server)
-    out.update({f"lease_{k}_16_workers_max8": v for k, v in batched.items()})
-    sdk = await _cycles(proc.address, 16, CYCLE_SECONDS, batch=1, server=server, sdk=True)
-    out.update({f"lease_{k}_16_sdk_workers": v for k, v in sdk.items()})
-    paced = await _cycles(proc.address, 16, CYCLE_SECONDS, batch=1, rate=PACED_RATE, server=server)
+    # Each variant runs CYCLE_ROUNDS times on this shared machine; the median round is reported
+    # (by cycles/s, or by Acquire p99 for the paced load), with every round's figure beside it.
+    variants: list[tuple[str, str, dict[str, Any]]] = [
+        ("lease_", "_16_workers", {"batch": 1}),
+        ("lease_", "_16_workers_max8", {"batch": 8}),
+        ("lease_", "_16_sdk_workers", {"batch": 1, "sdk": True}),
+        ("paced_", "", {"batch": 1, "rate": PACED_RATE}),
+    ]
+    for head, tail, kw in variants:
+        key = "acquire_p99_ms" if "rate" in kw else "cycles_per_s"
+        rounds = [
+            await _cycles(proc.address, 16, CYCLE_SECONDS, server=server, **kw)
+            for _ in range(CYCLE_ROUNDS)
+        ]
+        rounds.sort(key=lambda f: f[key])
+        out.update({f"{head}{k}{tail}": v for k, v in rounds[len(rounds) // 2].items()})
+        out[f"{head}{key}{tail}_rounds"] = [f[key] for f in rounds]
     out["paced_target_cycles_per_s"] = PACED_RATE
-    out.update({f"paced_{k}": v for k, v in paced.items()})
     for key in r.scan_iter(match=f"{PREFIX}*", count=10_000):
         r.unlink(key)
     phases: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = [
