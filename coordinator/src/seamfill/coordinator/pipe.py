@@ -66,6 +66,25 @@ class Pipe:
     async def execute(self, *args: Any) -> Any:
         """Send one command; its reply (a Redis error reply raises ``ResponseError``)."""
         link = self._link if self._link is not None else await self._connect()
+        return await self._send(link, args)
+
+    async def execute_many(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Send ``commands`` in one batch; their replies in order. Each command is atomic on its
+        own; the first error is raised once every reply is in."""
+        link = self._link if self._link is not None else await self._connect()
+        futures = [self._send(link, args) for args in commands]
+        replies: list[Any] = []
+        error: BaseException | None = None
+        for fut in futures:
+            try:
+                replies.append(await fut)
+            except (rexc.RedisError, OSError) as e:
+                error = error or e
+        if error is not None:
+            raise error
+        return replies
+
+    def _send(self, link: _Link, args: tuple[Any, ...]) -> asyncio.Future[Any]:
         fut = link.loop.create_future()
         link.batch.append(hiredis.pack_command(args))
         link.waiting.append(fut)
@@ -74,7 +93,7 @@ class Pipe:
             link.loop.call_soon(self._flush, link)
         if link.reader is None:
             link.reader = link.loop.create_task(self._read(link))
-        return await fut
+        return fut
 
     async def _connect(self) -> _Link:
         async with self._connecting:

@@ -8,7 +8,6 @@ Redis. Lease transitions live in :mod:`.leasing`.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -202,9 +201,8 @@ class Store:
     async def _read(self, *commands: tuple[Any, ...]) -> list[Any]:
         """The replies to ``commands``, sent together over the replica's shared connection (one
         round trip, each command atomic on its own)."""
-        pipe = self.scripts.pipe
         try:
-            return list(await asyncio.gather(*(pipe.execute(*c) for c in commands)))
+            return await self.scripts.pipe.execute_many(*commands)
         except (rexc.RedisError, OSError) as e:
             raise translate(e) from e
 
