@@ -183,3 +183,28 @@ def test_a_broken_stream_fails_its_calls_and_the_next_call_reopens(
         assert asyncio.run(again()) == 2
     finally:
         second.stop()
+
+
+def test_a_stopping_replica_ends_its_sessions_instead_of_holding_them(
+    coordinator: RunningCoordinator,
+) -> None:
+    """Open sessions would otherwise keep a stopping replica for its whole grace period: they
+    end once their calls in flight are answered, and the worker's next call moves on."""
+
+    async def body(_: CoordinatorClient, leases: LeaseSession) -> None:
+        assert (await leases.acquire("w1")).leases == ()
+        waiting = asyncio.create_task(leases.acquire("w1", wait_ms=30_000))
+        await asyncio.sleep(0.2)
+        stopping = asyncio.run_coroutine_threadsafe(
+            coordinator.server.stop(grace=60), coordinator.loop
+        )
+        # Far less than the grace: the open session did not hold the replica.
+        await asyncio.wrap_future(stopping)  # the test's own timeout bounds this
+        assert (await waiting).leases == ()  # a long poll is answered (empty) when stopping
+        with pytest.raises(errors.CoordinatorUnavailable):
+            await leases.acquire("w1")
+
+    async def bounded(client: CoordinatorClient, leases: LeaseSession) -> None:
+        await asyncio.wait_for(body(client, leases), 20)
+
+    _run(coordinator, bounded)

@@ -72,11 +72,13 @@ class Coordinator:
         self.server: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._serving: bool | None = None
+        self._leases: LeasesService | None = None
 
     async def start(self) -> int:
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         coverage_pb2_grpc.add_CoverageServicer_to_server(CoverageService(self.runtime), server)
-        leases_pb2_grpc.add_LeasesServicer_to_server(LeasesService(self.runtime), server)
+        self._leases = LeasesService(self.runtime)
+        leases_pb2_grpc.add_LeasesServicer_to_server(self._leases, server)
         admin_pb2_grpc.add_AdminServicer_to_server(AdminService(self.runtime), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
@@ -121,6 +123,8 @@ class Coordinator:
         """Stop accepting calls, let running ones finish within ``grace``, close Redis."""
         await self._set_serving(False)
         self.hub.close_waiters()
+        if self._leases is not None:
+            self._leases.close_sessions()
         if self.server is not None:
             await self.server.stop(grace)
         for t in self._tasks:

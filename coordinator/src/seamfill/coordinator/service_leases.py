@@ -16,7 +16,7 @@ from typing import Any
 
 from seamfill.coordinator import metrics
 from seamfill.coordinator.leasing import Acquired, Progress
-from seamfill.coordinator.service import Ctx, Role, Servicer, failed, rpc
+from seamfill.coordinator.service import Ctx, Role, Runtime, Servicer, failed, rpc
 from seamfill.sdk.errors import InvalidArgument, SeamfillError
 from seamfill.sdk.logs import log_event
 from seamfill.sdk.types import Dataset, Directive
@@ -57,7 +57,11 @@ def _lease_id(value: str) -> str:
 
 
 class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
-    """Acquire (long-poll), Heartbeat, Complete, Fail, Release, TakeTokens."""
+    """Acquire (long-poll), Heartbeat, Complete, Fail, Release, TakeTokens; and Session."""
+
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__(rt)
+        self._sessions: set[_Session] = set()
 
     @rpc(Role.WORKER)
     async def Acquire(
@@ -232,12 +236,20 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
         await context.send_initial_metadata(())  # accepted: the client may write now
         session = _Session(self, context)
         reading = session.start(requests)
+        self._sessions.add(session)
         try:
             while (answer := await session.next()) is not None:
                 yield answer
         finally:
+            self._sessions.discard(session)
             reading.cancel()
             session.cancel()
+
+    def close_sessions(self) -> None:
+        """The replica is stopping: every session answers what is in flight and ends, so its
+        worker moves to another replica instead of holding this one for the whole grace."""
+        for session in list(self._sessions):
+            session.close()
 
 
 class _Session:
@@ -254,10 +266,20 @@ class _Session:
         self._ready: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._room: asyncio.Future[None] | None = None
+        self._reading: asyncio.Task[None] | None = None
+        self._answering = False
+        self._closing = False
 
     def start(self, requests: AsyncIterator[leases_pb2.SessionRequest]) -> asyncio.Task[None]:
         """Read the caller's requests in a task of their own; returns it."""
-        return self._loop.create_task(self._read(requests))
+        self._reading = self._loop.create_task(self._read(requests))
+        return self._reading
+
+    def close(self) -> None:
+        """Read no more requests; the stream ends once the calls in flight are answered."""
+        self._closing = True
+        if not self._answering and self._reading is not None:
+            self._reading.cancel()  # it waits for the next request: nothing is lost
 
     async def next(self) -> leases_pb2.SessionResponse | None:
         """The next answer to send; None once the stream is over."""
@@ -273,17 +295,27 @@ class _Session:
 
     async def _read(self, requests: AsyncIterator[leases_pb2.SessionRequest]) -> None:
         try:
-            async for request in requests:
-                if request.WhichOneof("call") != "acquire" or request.acquire.wait_ms <= 0:
-                    # Answered in turn: a quick call costs less than a task of its own.
-                    await self._answer(request)
-                    continue
-                while len(self._tasks) >= MAX_SESSION_CALLS:  # backpressure: stop reading
-                    self._room = self._loop.create_future()
-                    await self._room
-                task = self._loop.create_task(self._answer(request))  # a long poll
-                self._tasks.add(task)
-                task.add_done_callback(self._done)
+            try:
+                async for request in requests:
+                    if request.WhichOneof("call") != "acquire" or request.acquire.wait_ms <= 0:
+                        # Answered in turn: a quick call costs less than a task of its own.
+                        self._answering = True
+                        try:
+                            await self._answer(request)
+                        finally:
+                            self._answering = False
+                    else:
+                        while len(self._tasks) >= MAX_SESSION_CALLS:  # backpressure
+                            self._room = self._loop.create_future()
+                            await self._room
+                        task = self._loop.create_task(self._answer(request))  # a long poll
+                        self._tasks.add(task)
+                        task.add_done_callback(self._done)
+                    if self._closing:
+                        break
+            except asyncio.CancelledError:
+                if not self._closing:
+                    raise
             while self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
         finally:
