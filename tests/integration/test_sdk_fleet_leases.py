@@ -20,6 +20,7 @@ import pytest
 
 from seamfill.sdk import AsyncSeamlessProvider, SeamlessSettings, SyntheticFetcher
 from seamfill.sdk._client import CoordinatorClient
+from seamfill.sdk._lease_helper import LeaseHelper
 from seamfill.sdk.types import Dataset, Priority, Series, TimeRange
 from tests.coordinator_fixtures import RunningCoordinator
 from tests.sdk_support import MIN, T0, drop_table
@@ -203,3 +204,22 @@ async def _stats(client: CoordinatorClient, co: RunningCoordinator) -> Any:
 async def _no_lease(client: CoordinatorClient, series: Series) -> Any:
     cov = await client.get_coverage(series, CHUNK)
     return cov if not cov.leased else None
+
+
+async def test_a_drained_provider_takes_no_more_leases(
+    co: RunningCoordinator, client: CoordinatorClient
+) -> None:
+    """An operator's drain of the provider's worker id ends its lease work; the chunk stays
+    queued for the fleet."""
+    fetcher = GatedFetcher()
+    worker = "provider-to-drain"
+    await client.acquire(worker, ["synthetic"])  # registers the worker id
+    await client.drain_worker(worker)
+    series = Series(co.dataset, "DRAINED")
+    assert await client.ensure_range(series, CHUNK, Priority.INTERACTIVE) is not None
+    dataset = co.config.datasets[co.dataset]
+    helper = LeaseHelper(client, sink=None, worker_id=worker)
+    await asyncio.wait_for(helper.run(dataset, fetcher, asyncio.Event()), 20)
+    assert fetcher.started == []
+    cov = await client.get_coverage(series, CHUNK)
+    assert cov.queued == (CHUNK,) and cov.leased == () and cov.covered == ()

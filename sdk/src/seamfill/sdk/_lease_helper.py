@@ -54,11 +54,15 @@ class LeaseHelper:
         self.ttl_ms = 30_000
 
     async def run(self, dataset: Dataset, fetch: Any, stop: asyncio.Event) -> None:
-        """Acquire and work chunks of ``dataset``'s source until ``stop`` is set."""
+        """Acquire and work chunks of ``dataset``'s source until ``stop`` is set, or until an
+        operator drains this worker id (then the fleet's workers do the rest)."""
         while not stop.is_set():
             got = await self.client.acquire(
                 self.worker_id, [dataset.source], max=1, wait_ms=_ACQUIRE_WAIT_MS
             )
+            if got.drain:
+                log_event(logger, "seamless.provider.drained", worker=self.worker_id)
+                return
             if got.ttl_ms > 0:
                 self.ttl_ms = got.ttl_ms
             for lease in got.leases:
