@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import os
 import signal
 
@@ -21,6 +23,25 @@ def load_config(path: str | None, redis_url: str | None) -> CoordinatorConfig:
     if path:
         return CoordinatorConfig.from_yaml(path, env=env)
     return CoordinatorConfig.demo(env=env)
+
+
+_M_MMAP_THRESHOLD = -3  # glibc malloc.h
+
+
+def return_large_buffers_to_the_os() -> None:
+    """Pin glibc's mmap threshold at its default (128 KiB), so buffers above it always come from
+    mmap and go back to the OS when freed.
+
+    A large EnsureRange packs megabytes of script arguments. By default glibc raises the
+    threshold after the first such buffer is freed and serves the next ones from the heap, which
+    then stays grown: the replica's RSS would follow the largest request it ever served, not its
+    state, which lives in Redis. Elsewhere than glibc this does nothing.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+    except (OSError, AttributeError):
+        pass
 
 
 @click.group("coordinator")
@@ -63,6 +84,7 @@ def serve_cmd(
     """Serve Coverage, Leases and Admin until SIGTERM/SIGINT (then drain and exit 0)."""
     configure(log_level.upper())
     config = load_config(config_path, redis_url)
+    return_large_buffers_to_the_os()
 
     def ready(h: str, p: int) -> None:
         click.echo(f"seamfill coordinator listening on {h}:{p}")

@@ -110,7 +110,7 @@ class Pipe:
             return
         batch, link.batch = link.batch, []
         try:
-            link.stream_out.write(b"".join(batch))
+            link.stream_out.write(batch[0] if len(batch) == 1 else b"".join(batch))
         except (OSError, RuntimeError) as e:
             self._broken(link, e)
 
