@@ -17,6 +17,7 @@ from typing import Any
 from seamfill.coordinator import metrics
 from seamfill.coordinator.leasing import Acquired, Progress
 from seamfill.coordinator.service import Ctx, Role, Runtime, Servicer, failed, rpc
+from seamfill.sdk import _convert as cv
 from seamfill.sdk.errors import InvalidArgument, SeamfillError
 from seamfill.sdk.logs import log_event
 from seamfill.sdk.types import Dataset, Directive
@@ -29,16 +30,6 @@ MAX_WAIT_MS = 120_000
 MAX_WORKER_ID = 256
 # Long-polling acquires a session may have waiting at once (a worker has one).
 MAX_SESSION_CALLS = 256
-
-# Session call (the request's oneof field) -> the unary method whose body answers it.
-_SESSION_CALLS = {
-    "acquire": "Acquire",
-    "heartbeat": "Heartbeat",
-    "complete": "Complete",
-    "fail": "Fail",
-    "release": "Release",
-    "take_tokens": "TakeTokens",
-}
 
 
 def _worker_id(value: str, field: str = "worker_id") -> str:
@@ -333,14 +324,13 @@ class _Session:
     async def _answer(self, request: leases_pb2.SessionRequest) -> None:
         kind = request.WhichOneof("call")
         out = leases_pb2.SessionResponse(id=request.id)
-        method = _SESSION_CALLS.get(kind or "", "Session")
+        method, handler = _HANDLERS.get(kind or "", ("Session", None))
         t0 = time.perf_counter()
         try:
-            if kind is None:
+            if kind is None or handler is None:
                 raise InvalidArgument(
-                    "call is empty: set one of " + ", ".join(_SESSION_CALLS) + " in SessionRequest"
+                    "call is empty: set one of " + ", ".join(_HANDLERS) + " in SessionRequest"
                 )
-            handler: Any = getattr(LeasesService, method).__wrapped__
             result = await handler(self._service, getattr(request, kind), self._context)
             getattr(out, kind).CopyFrom(result)
         except Exception as e:
@@ -351,3 +341,10 @@ class _Session:
         finally:
             metrics.rpc_latency(method).observe(time.perf_counter() - t0)
         self._put(out)
+
+
+# Session call -> (unary method, its handler body without the unary wrapper).
+_HANDLERS: dict[str, tuple[str, Any]] = {
+    kind: (method, getattr(LeasesService, method).__wrapped__)
+    for kind, method in cv.LEASE_CALLS.items()
+}

@@ -26,7 +26,7 @@ import grpc
 
 from seamfill.sdk import _convert as cv
 from seamfill.sdk._client_admin import AdminCalls
-from seamfill.sdk._client_leases import UNARY, LeaseCalls, LeaseSession
+from seamfill.sdk._client_leases import LeaseCalls, LeaseSession
 from seamfill.sdk._client_types import (
     AcquireResult,
     DatasetStats,
@@ -219,7 +219,7 @@ class CoordinatorClient(AdminCalls, LeaseCalls):
     # -- Leases (requests and answers in LeaseCalls) ---------------------------------------
 
     async def _lease_call(self, kind: str, request: Any, timeout: float) -> Any:
-        return await self._call(getattr(self._leases, UNARY[kind]), request, timeout)
+        return await self._call(getattr(self._leases, cv.LEASE_CALLS[kind]), request, timeout)
 
     def lease_session(self) -> LeaseSession:
         """The same lease calls over one long-lived stream (cheaper per call; workers use it)."""

@@ -28,15 +28,6 @@ from seamfill.sdk.errors import CoordinatorUnavailable
 from seamfill.sdk.types import Directive, LeaseStatus
 from seamfill.v1 import leases_pb2
 
-# Session call (the request's oneof field) -> unary method.
-UNARY = {
-    "acquire": "Acquire",
-    "heartbeat": "Heartbeat",
-    "complete": "Complete",
-    "fail": "Fail",
-    "release": "Release",
-    "take_tokens": "TakeTokens",
-}
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
 _EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]  # what read() returns at the end
 

@@ -23,6 +23,16 @@ from seamfill.sdk.types import (
 )
 from seamfill.v1 import common_pb2, coverage_pb2
 
+# The lease calls a ``Leases.Session`` request carries (its oneof field) -> the unary method of
+# the same call. Client and coordinator both dispatch on it.
+LEASE_CALLS = {
+    "acquire": "Acquire",
+    "heartbeat": "Heartbeat",
+    "complete": "Complete",
+    "fail": "Fail",
+    "release": "Release",
+    "take_tokens": "TakeTokens",
+}
 _JOB_STATE_TO_PB = {
     JobState.RUNNING: common_pb2.JOB_STATE_RUNNING,
     JobState.PAUSED: common_pb2.JOB_STATE_PAUSED,
