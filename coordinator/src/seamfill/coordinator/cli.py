@@ -72,6 +72,13 @@ def coordinator() -> None:
     type=click.IntRange(0, 65535),
     help="Prometheus metrics port (0 = off).",
 )
+@click.option(
+    "--ui-port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Serve the web console on this port of --host (0 = any free port; off unless set). "
+    "Pages need a reader token, actions an admin token, when auth is configured.",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def serve_cmd(
     config_path: str | None,
@@ -79,6 +86,7 @@ def serve_cmd(
     port: int,
     redis_url: str | None,
     metrics_port: int,
+    ui_port: int | None,
     log_level: str,
 ) -> None:
     """Serve Coverage, Leases and Admin until SIGTERM/SIGINT (then drain and exit 0)."""
@@ -89,12 +97,24 @@ def serve_cmd(
     def ready(h: str, p: int) -> None:
         click.echo(f"seamfill coordinator listening on {h}:{p}")
 
+    def ui_ready(url: str) -> None:
+        click.echo(f"seamfill console on {url}")
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(config, host=host, port=port, metrics_port=metrics_port, ready=ready, stop=stop)
+        await serve(
+            config,
+            host=host,
+            port=port,
+            metrics_port=metrics_port,
+            ready=ready,
+            stop=stop,
+            ui_port=ui_port,
+            ui_ready=ui_ready,
+        )
 
     asyncio.run(main())
 

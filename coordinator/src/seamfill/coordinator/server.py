@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 
 from seamfill.coordinator import metrics, views
 from seamfill.coordinator.config import CoordinatorConfig
+from seamfill.coordinator.console import Console
 from seamfill.coordinator.notify import Hub
 from seamfill.coordinator.service import Runtime
 from seamfill.coordinator.service_admin import AdminService
@@ -59,6 +60,7 @@ class Coordinator:
         host: str = "127.0.0.1",
         port: int = 50051,
         metrics_port: int = 0,
+        ui_port: int | None = None,
         clock: Callable[[], int] = now_us,
     ) -> None:
         self.config = config
@@ -73,6 +75,8 @@ class Coordinator:
         self._tasks: list[asyncio.Task[None]] = []
         self._serving: bool | None = None
         self._leases: LeasesService | None = None
+        self.ui_port = ui_port
+        self.console: Console | None = None
 
     async def start(self) -> int:
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
@@ -113,6 +117,9 @@ class Coordinator:
         self.server = server
         await self._set_serving(True)
         await self.hub.start()
+        if self.ui_port is not None:
+            self.console = Console(self.runtime, self.host, self.ui_port)
+            self.ui_port = await self.console.start()
         self._tasks.append(asyncio.create_task(self._reaper(), name="seamfill-reaper"))
         self._tasks.append(asyncio.create_task(self._flusher(), name="seamfill-flush"))
         if self.metrics_port:
@@ -122,6 +129,8 @@ class Coordinator:
     async def stop(self, grace: float = 5.0) -> None:
         """Stop accepting calls, let running ones finish within ``grace``, close Redis."""
         await self._set_serving(False)
+        if self.console is not None:
+            await self.console.stop()
         self.hub.close_waiters()
         if self._leases is not None:
             self._leases.close_sessions()
@@ -228,6 +237,8 @@ async def serve(
     metrics_port: int = 0,
     ready: Callable[[str, int], None] | None = None,
     stop: asyncio.Event | None = None,
+    ui_port: int | None = None,
+    ui_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Run a replica until ``stop`` is set (or the server terminates)."""
     if metrics_port:
@@ -240,7 +251,7 @@ async def serve(
             "reach it may call it; configure auth.reader/worker/admin tokens",
             host,
         )
-    coord = Coordinator(config, host=host, port=port, metrics_port=metrics_port)
+    coord = Coordinator(config, host=host, port=port, metrics_port=metrics_port, ui_port=ui_port)
     bound = await coord.start()
     log_event(
         log,
@@ -250,6 +261,8 @@ async def serve(
     )
     if ready is not None:
         ready(host, bound)
+    if ui_ready is not None and coord.console is not None:
+        ui_ready(coord.console.url)
     try:
         if stop is None:
             await coord.wait()

@@ -107,10 +107,20 @@ async def leases(store: Store, dataset: str = "", limit: int = 100) -> list[Leas
 
 
 async def dead_letters(store: Store, dataset: str = "", limit: int = 100) -> list[Chunk]:
+    """Dead-lettered chunks, newest first, with their last error and attempts."""
+    return await _listed(store, store.keys.dead, dataset, limit)
+
+
+async def backing_off(store: Store, dataset: str = "", limit: int = 100) -> list[Chunk]:
+    """Chunks waiting out a retry backoff, the latest due first."""
+    return await _listed(store, store.keys.delayed, dataset, limit)
+
+
+async def _listed(store: Store, key: Callable[[str], str], dataset: str, limit: int) -> list[Chunk]:
     async def run() -> list[Chunk]:
         out: list[Chunk] = []
         for ds in _datasets(store, dataset):
-            lids = await store.redis.zrevrange(store.keys.dead(ds.name), 0, limit - 1)
+            lids = await store.redis.zrevrange(key(ds.name), 0, limit - 1)
             out += [
                 chunk_of(ds, lid, h)
                 for lid, h in zip(lids, await _chunks(store, ds, lids), strict=True)
