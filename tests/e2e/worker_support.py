@@ -112,11 +112,16 @@ class Fleet:
         self.key_prefix = key_prefix
         self.procs: list[Proc] = []
         self.address = ""
+        self.coordinator: Proc | None = None
         self._channel: grpc.Channel | None = None
         self.env = {**os.environ, "PYTHONPATH": str(REPO), "SEAMFILL_REDIS_URL": redis_url}
 
     def start_coordinator(
-        self, datasets: dict[str, dict[str, Any]], port: int = 0, **settings: Any
+        self,
+        datasets: dict[str, dict[str, Any]],
+        port: int = 0,
+        args: tuple[str, ...] = (),
+        **settings: Any,
     ) -> str:
         config = {
             "redis_url": self.redis_url,
@@ -133,11 +138,12 @@ class Fleet:
         path.write_text(yaml.safe_dump(config))
         proc = Proc(
             f"coordinator{len(self.procs)}",
-            [SEAMFILL, "coordinator", "serve", "--config", str(path), "--port", str(port)],
+            [SEAMFILL, "coordinator", "serve", "--config", str(path), "--port", str(port), *args],
             self.workdir,
             self.env,
         )
         self.procs.append(proc)
+        self.coordinator = proc
         line = proc.wait_line("listening on")
         self.address = line.rsplit(" ", 1)[-1]
         if self._channel is not None:
