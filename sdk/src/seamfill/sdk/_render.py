@@ -27,7 +27,17 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from seamfill.sdk.types import Chunk, Coverage, Dataset, Job, JobProgress, Lease, TimeRange
+from seamfill.sdk.quoting import series_text
+from seamfill.sdk.types import (
+    Chunk,
+    Coverage,
+    Dataset,
+    Job,
+    JobProgress,
+    JobState,
+    Lease,
+    TimeRange,
+)
 
 # One character per cell of a timeline; the strongest state in a cell wins.
 _CELL = {
@@ -135,7 +145,8 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
         )
         t.add_column(col, justify="right" if numeric else "left", overflow="fold")
     for r in materialised:
-        t.add_row(*(c if isinstance(c, Text) else _cell(c) for c in r))
+        # Cells are Text, never markup: data such as "[red]x" shows as it is.
+        t.add_row(*(c if isinstance(c, Text) else Text(_cell(c)) for c in r))
     if not materialised:
         t.caption = "(none)"
     return t
@@ -235,7 +246,7 @@ def group(*parts: RenderableType) -> Group:
 
 def coverage_view(cov: Coverage, width: int = 72) -> Group:
     head = Text.assemble(
-        (str(cov.series), "bold"),
+        (series_text(cov.series), "bold"),
         f"  {range_text(cov.range)}  ",
         (f"{cov.ratio:.1%} covered", "green" if cov.complete else "yellow"),
         f", {len(cov.gaps)} gaps",
@@ -263,8 +274,12 @@ def _pct(p: JobProgress) -> str:
     return f"{p.chunks_done / p.chunks_total:.0%}" if p.chunks_total else "-"
 
 
-def _eta(seconds: float) -> str:
-    return duration(seconds * 1_000_000) if seconds >= 0 else "-"
+def _eta(job: Job) -> str:
+    """A running job's ETA; a paused, cancelled or finished one has none."""
+    seconds = job.progress.eta_seconds
+    if job.state is not JobState.RUNNING or seconds < 0:
+        return "-"
+    return duration(seconds * 1_000_000)
 
 
 def jobs_table(jobs: Sequence[Job]) -> Table:
@@ -274,7 +289,7 @@ def jobs_table(jobs: Sequence[Job]) -> Table:
         [
             (
                 j.job_id,
-                str(j.series),
+                series_text(j.series),
                 range_text(j.range),
                 j.priority,
                 j.state,
@@ -282,7 +297,7 @@ def jobs_table(jobs: Sequence[Job]) -> Table:
                 f"{j.progress.chunks_done}/{j.progress.chunks_total}",
                 j.progress.rows_done,
                 count(j.progress.rows_per_second),
-                _eta(j.progress.eta_seconds),
+                _eta(j),
             )
             for j in jobs
         ],
@@ -295,7 +310,7 @@ def job_view(job: Job) -> Table:
     t.add_column(style="bold")
     t.add_column()
     for k, v in (
-        ("series", str(job.series)),
+        ("series", series_text(job.series)),
         ("range", range_text(job.range)),
         ("priority", _cell(job.priority)),
         ("state", _cell(job.state)),
@@ -305,7 +320,7 @@ def job_view(job: Job) -> Table:
             f"{p.chunks_leased} leased, {p.chunks_failed} failed",
         ),
         ("rows", f"{p.rows_done:,} at {count(p.rows_per_second)} rows/s"),
-        ("eta", _eta(p.eta_seconds)),
+        ("eta", _eta(job)),
         ("requested by", job.requested_by or "-"),
         ("created", when(job.created_us)),
         ("updated", when(job.updated_us)),
@@ -322,7 +337,7 @@ def leases_table(leases: Sequence[Lease], now_us: int) -> Table:
         [
             (
                 ls.lease_id,
-                str(ls.chunk.series),
+                series_text(ls.chunk.series),
                 range_text(ls.chunk.range),
                 ls.worker_id,
                 ls.token,
@@ -361,7 +376,7 @@ def chunks_table(title: str, chunks: Sequence[Chunk]) -> Table:
         [
             (
                 c.chunk_id,
-                str(c.series),
+                series_text(c.series),
                 range_text(c.range),
                 c.state,
                 c.attempts,

@@ -14,6 +14,7 @@ from seamfill.coordinator.service import Role, Runtime
 from seamfill.sdk import ranges, timeconv
 from seamfill.sdk.errors import InvalidArgument
 from seamfill.sdk.logs import log_event
+from seamfill.sdk.quoting import series_text, shown
 from seamfill.sdk.types import Priority, Series, TimeRange
 
 from . import pages, states, timeline
@@ -120,7 +121,7 @@ async def series(request: web.Request) -> web.Response:
     width = _width(request)
     by_state = await states.series_states(rt.store, s, view)
     row = timeline.Row(
-        label=s.symbol, states=dict(by_state), link=lambda r: _series_link(s, r, width)
+        label=shown(s.symbol), states=dict(by_state), link=lambda r: _series_link(s, r, width)
     )
     svg = timeline.svg(view, width, [row], pages.range_text, states.ticks(view))
     admin = is_admin(request)
@@ -142,7 +143,7 @@ async def series(request: web.Request) -> web.Response:
         + pages.interval_list("backing off", "backoff", by_state.get("backoff", []))
         + pages.interval_list("dead letters", "dead", by_state.get("dead", []))
     )
-    return page(request, f"Series {s}", body)
+    return page(request, f"Series {series_text(s)}", body)
 
 
 def _series_link(s: Series, r: TimeRange, width: int) -> str:
@@ -174,7 +175,7 @@ async def dataset(request: web.Request) -> web.Response:
         by_state = await states.series_states(rt.store, s, view)
         rows.append(
             timeline.Row(
-                label=sym,
+                label=shown(sym),
                 states=dict(by_state),
                 link=lambda r, s=s: _series_link(s, r, width),  # type: ignore[misc]
             )

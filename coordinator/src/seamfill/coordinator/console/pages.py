@@ -12,6 +12,7 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
+from seamfill.sdk.quoting import series_text
 from seamfill.sdk.types import Chunk, Job, JobState, Stats, TimeRange, WorkerInfo
 
 from .timeline import LEGEND, STATES
@@ -155,7 +156,7 @@ def jobs(items: Sequence[Job], admin: bool) -> str:
             [
                 esc(j.job_id),
                 f'<a href="{esc(series_url(j.series.dataset, j.series.symbol, j.range))}">'
-                f"{esc(j.series)}</a>",
+                f"{esc(series_text(j.series))}</a>",
                 f'<span class="state st-{esc(j.state.value)}">{esc(j.state.value)}</span>',
                 f'<progress max="{total}" value="{p.chunks_done}"></progress> '
                 f'<span class="done">{esc(p.chunks_done)}/{esc(p.chunks_total)}</span>',
@@ -225,7 +226,7 @@ def dead(chunks: Sequence[Chunk], admin: bool) -> str:
         [
             esc(c.chunk_id),
             f'<a href="{esc(series_url(c.series.dataset, c.series.symbol, c.range))}">'
-            f"{esc(c.series)}</a>",
+            f"{esc(series_text(c.series))}</a>",
             esc(range_text(c.range)),
             esc(c.attempts),
             f'<pre class="err">{esc(c.last_error)}</pre>',
