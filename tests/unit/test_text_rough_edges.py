@@ -56,3 +56,16 @@ def test_running_job_shows_its_eta_and_a_quoted_symbol() -> None:
     out = _text(_render.jobs_table([_job(JobState.RUNNING)]))
     assert "1m30s" in out
     assert 'd.x/"a,b"' in out
+
+
+@pytest.mark.parametrize("command", [[], ["coverage"], ["backfill"], ["jobs"]])
+def test_help_says_what_series_and_time_look_like(command: list[str]) -> None:
+    from click.testing import CliRunner
+
+    from seamfill.sdk.cli_admin import admin
+
+    out = CliRunner().invoke(admin, [*command, "--help"], terminal_width=200)
+    assert out.exit_code == 0
+    text = " ".join(out.output.split())
+    assert "SERIES is DATASET/SYMBOL, e.g. demo.ohlcv_1m/BTC-USDT" in text
+    assert "TIME is ISO-8601" in text and "2024-01-31T12:00:00Z" in text

@@ -88,12 +88,20 @@ class Auth:
     def check(self, context: grpc.aio.ServicerContext[Any, Any], needed: Role, method: str) -> None:
         if not self.enabled:
             return
-        role = self.role_of(context.invocation_metadata())
+        metadata = context.invocation_metadata()
+        role = self.role_of(metadata)
         if role is None:
-            raise errors.Unauthenticated(
-                f"{method} needs a bearer token: send metadata 'authorization: Bearer <token>' "
-                "with a token from the coordinator's auth config"
+            sent = any(k == "authorization" for k, _ in metadata or ())
+            fix = (
+                "pass one with --token or SEAMFILL_TOKEN (workers: SEAMFILL_WORKER_TOKEN), "
+                "from the coordinator's auth config"
             )
+            if sent:
+                raise errors.Unauthenticated(
+                    f"{method}: the coordinator refused the bearer token sent (it matches no "
+                    f"token of its auth config); {fix}"
+                )
+            raise errors.Unauthenticated(f"{method} needs a bearer token: {fix}")
         if role < needed:
             raise errors.PermissionDenied(
                 f"{method} needs the {needed.name.lower()} role; this token has {role.name.lower()}"

@@ -214,11 +214,31 @@ def redact(dsn: str) -> str:
     return f"{scheme}//{creds.split(':', 1)[0]}:***@{tail}"
 
 
+class _KeepRedirects(urllib.request.HTTPRedirectHandler):
+    """Turns a redirect into an HTTPError: the URL checked must be the URL that serves."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_KeepRedirects)
+
+
 def check_metrics(url: str, timeout: float) -> Result:
     def probe() -> str:
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as reply:
+            with _NO_REDIRECTS.open(url, timeout=timeout) as reply:
                 body = reply.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as e:
+            if 300 <= e.code < 400:
+                raise Failed(
+                    f"{url} answered {e.code} {e.reason}, redirecting to "
+                    f"{e.headers.get('Location', '?')}",
+                    "check the URL Prometheus scrapes: give the final one",
+                ) from e
+            raise Failed(
+                f"{url} answered {e.code} {e.reason}", "fix the URL (usually ends in /metrics)"
+            ) from e
         except (urllib.error.URLError, OSError) as e:
             raise Failed(
                 f"{url} is not reachable: {e}",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from seamfill.sdk._client_types import parse_address
 from seamfill.sdk._health_checks import Failed, Result, run_check
@@ -68,14 +69,37 @@ def _probe(c: Coordinator, timeout: float) -> str:
             code = e.code().name if hasattr(e, "code") else "UNKNOWN"
             details = e.details() if hasattr(e, "details") else ""
             raise _explain(target, secure, c.ca_file, code, details or "") from e
-    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-    if status != "SERVING":
-        raise Failed(
-            f"{target} is {status}", "it is starting, draining or has lost Redis: see its logs"
-        )
+        status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        if status != "SERVING":
+            raise Failed(
+                f"{target} is {status}", "it is starting, draining or has lost Redis: see its logs"
+            )
+        if c.token:
+            _check_token(channel, target, md, timeout)
     if not secure:
         return f"{target} SERVING"
     return f"{target} SERVING over TLS (certificate verified against {_roots_name(c.ca_file)})"
+
+
+def _check_token(channel: Any, target: str, md: Any, timeout: float) -> None:
+    """The health service takes any caller; a call behind auth tells whether the token is
+    accepted. GetCoverage without a series costs nothing: the role is checked first, then the
+    empty request is refused as INVALID_ARGUMENT."""
+    import grpc
+
+    from seamfill.v1 import coverage_pb2, coverage_pb2_grpc
+
+    try:
+        coverage_pb2_grpc.CoverageStub(channel).GetCoverage(
+            coverage_pb2.GetCoverageRequest(), timeout=timeout, metadata=md
+        )
+    except grpc.RpcError as e:
+        code = e.code() if hasattr(e, "code") else None
+        if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+            raise Failed(
+                f"{target} refused the token: {e.details() if hasattr(e, 'details') else code}",
+                "pass a token from the coordinator's auth config with --token or SEAMFILL_TOKEN",
+            ) from e
 
 
 def _roots(ca_file: str | None) -> bytes | None:

@@ -119,10 +119,26 @@ class _LazyClient:
 
 
 def _client_cmd(f: F) -> F:
-    """Hand the command a client (connected on first call) as its first argument."""
+    """Hand the command a client (connected on first call) as its first argument.
+
+    ``--coordinator``, ``--token`` and ``--timeout`` are taken after the subcommand too (as
+    ``seamfill health`` takes them); given there, they win over the ones before it.
+    """
 
     @click.pass_obj
-    def wrapper(settings: Settings, *args: Any, **kwargs: Any) -> Any:
+    def wrapper(
+        settings: Settings,
+        *args: Any,
+        late_coordinator: str | None,
+        late_token: str | None,
+        late_timeout: float | None,
+        **kwargs: Any,
+    ) -> Any:
+        settings = Settings(
+            late_coordinator or settings.coordinator,
+            late_token or settings.token,
+            late_timeout or settings.timeout,
+        )
         client = _LazyClient(settings)
         try:
             return f(client, *args, **kwargs)
@@ -131,6 +147,28 @@ def _client_cmd(f: F) -> F:
 
     wrapper.__name__ = f.__name__
     wrapper.__doc__ = f.__doc__
+    for option in (
+        click.option(
+            "--timeout",
+            "late_timeout",
+            type=click.FloatRange(0.1, 600),
+            default=None,
+            help="Seconds to wait for each call (also taken before the subcommand).",
+        ),
+        click.option(
+            "--token",
+            "late_token",
+            default=None,
+            help="Bearer token (also taken before the subcommand; env SEAMFILL_TOKEN).",
+        ),
+        click.option(
+            "--coordinator",
+            "late_coordinator",
+            default=None,
+            help="Coordinator HOST:PORT (also taken before the subcommand).",
+        ),
+    ):
+        wrapper = option(wrapper)
     return wrapper  # type: ignore[return-value]
 
 
@@ -152,7 +190,23 @@ def _out(as_json: bool, data: Any, render: Callable[[], Any]) -> None:
         _console().print(render())
 
 
-@click.group("admin")
+FORMATS = (
+    "SERIES is DATASET/SYMBOL, e.g. demo.ohlcv_1m/BTC-USDT (the symbol is everything after the "
+    "first '/', so BTC/USDT works; quote it in the shell when it has spaces). TIME is ISO-8601 "
+    "in UTC unless it names a zone (2024-01-31, 2024-01-31T12:00:00Z) or integer epoch "
+    "microseconds (1706702400000000)."
+)
+
+
+class _AdminGroup(click.Group):
+    """Every subcommand's help ends with what SERIES and TIME look like."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("epilog", FORMATS)
+        return super().command(*args, **kwargs)
+
+
+@click.group("admin", cls=_AdminGroup, epilog=FORMATS)
 @click.option(
     "--coordinator",
     envvar="SEAMFILL_COORDINATOR",

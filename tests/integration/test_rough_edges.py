@@ -1,0 +1,95 @@
+"""Rough edges a new user met following the README, each against a real coordinator."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from seamfill.sdk._health_checks import check_metrics
+from seamfill.sdk._health_coordinator import Coordinator, check_coordinator
+from seamfill.sdk.cli_admin import admin
+from seamfill.sdk.errors import Unauthenticated
+from tests.coordinator_fixtures import RunningCoordinator
+
+pytestmark = pytest.mark.integration
+TOKENS = {"admin": ["adm-s3cret"], "reader": ["rd-s3cret"]}
+
+
+def test_coordinator_and_token_are_accepted_after_the_subcommand(
+    coordinator_factory: Callable[..., RunningCoordinator],
+) -> None:
+    running = coordinator_factory(auth=TOKENS)
+    out = CliRunner().invoke(
+        admin,
+        ["datasets", "--json", "--coordinator", running.address, "--token", "adm-s3cret"],
+    )
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)[0]["name"] == running.dataset
+
+
+def test_a_wrong_token_is_said_to_be_refused_with_the_fix(
+    coordinator_factory: Callable[..., RunningCoordinator],
+) -> None:
+    running = coordinator_factory(auth=TOKENS)
+    out = CliRunner().invoke(admin, ["--coordinator", running.address, "--token", "nope", "stats"])
+    assert isinstance(out.exception, Unauthenticated)
+    text = out.exception.message
+    assert "refused" in text and "--token" in text and "SEAMFILL_TOKEN" in text, text
+    assert "needs a bearer token" not in text
+    missing = CliRunner().invoke(admin, ["--coordinator", running.address, "stats"])
+    assert isinstance(missing.exception, Unauthenticated)
+    assert "needs a bearer token" in missing.exception.message
+    assert "--token" in missing.exception.message
+
+
+def test_health_with_a_wrong_token_reports_failure(
+    coordinator_factory: Callable[..., RunningCoordinator],
+) -> None:
+    running = coordinator_factory(auth=TOKENS)
+    bad = check_coordinator(Coordinator(running.address, token="nope"), 5.0)
+    assert bad.ok is False and "refused" in bad.detail, bad
+    assert "--token" in bad.fix
+    good = check_coordinator(Coordinator(running.address, token="rd-s3cret"), 5.0)
+    assert good.ok is True, good
+
+
+class _Redirect(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path == "/elsewhere":  # a real metrics page, but not at the URL given
+            from prometheus_client import REGISTRY, generate_latest
+
+            import seamfill.sdk.metrics  # noqa: F401 - registers the SDK's series
+
+            body = generate_latest(REGISTRY)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.send_response(301)
+        self.send_header("Location", "/elsewhere")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def redirecting() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Redirect)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    server.shutdown()
+    server.server_close()
+
+
+def test_health_metrics_does_not_follow_a_redirect(redirecting: str) -> None:
+    r = check_metrics(redirecting, 5.0)
+    assert r.ok is False
+    assert "301" in r.detail and "/elsewhere" in r.detail, r
