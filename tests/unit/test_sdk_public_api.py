@@ -46,7 +46,7 @@ def test_every_public_class_of_the_api_modules_is_exported() -> None:
 
 
 def test_every_error_class_is_exported_or_deliberately_internal() -> None:
-    from seamfill.sdk import errors
+    from seamfill.core import errors
 
     user_facing = {
         "SeamfillError",
@@ -67,7 +67,7 @@ def test_every_error_class_is_exported_or_deliberately_internal() -> None:
 
 def test_importing_errors_does_not_load_pandas_or_grpc() -> None:
     code = (
-        "import sys, seamfill.sdk.errors, seamfill.sdk.types; "
+        "import sys, seamfill.core.errors, seamfill.core.types; "
         "print(any(m in sys.modules for m in ('pandas', 'grpc')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
