@@ -20,7 +20,7 @@ import pytest
 
 from seamfill.core.types import Dataset, Priority, Series, TimeRange
 from seamfill.sdk import AsyncSeamlessProvider, SeamlessSettings, SyntheticFetcher
-from seamfill.sdk.backfill.chunk._lease_helper import LeaseHelper
+from seamfill.sdk.backfill._lease_helper import LeaseHelper
 from seamfill.sdk.client._coordinator import CoordinatorClient
 from tests.coordinator_fixtures import RunningCoordinator
 from tests.sdk_support import MIN, T0, drop_table

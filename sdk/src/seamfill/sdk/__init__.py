@@ -29,7 +29,7 @@ _EXPORTS: dict[str, str] = {
     "EnhancedQuestDBProvider": "seamfill.sdk.compat",
     "FetchError": "seamfill.core.errors",
     "Fetcher": "seamfill.sdk.backfill.fetchers",
-    "Fingerprint": "seamfill.sdk.quality.fingerprint",
+    "Fingerprint": "seamfill.core.types",
     "HistoryProvider": "seamfill.sdk.compat",
     "InvalidArgument": "seamfill.core.errors",
     "InvalidRange": "seamfill.core.errors",
@@ -119,7 +119,7 @@ if TYPE_CHECKING:
         SeamlessSLAExceeded,
         StorageError,
     )
-    from seamfill.core.types import Coverage, Dataset, Series, TimeRange
+    from seamfill.core.types import Coverage, Dataset, Fingerprint, Series, TimeRange
     from seamfill.sdk._sync import SeamlessProvider
     from seamfill.sdk.backfill.fetchers import Fetcher, SyntheticFetcher
     from seamfill.sdk.compat import (
@@ -131,7 +131,6 @@ if TYPE_CHECKING:
     )
     from seamfill.sdk.provider import AsyncSeamlessProvider
     from seamfill.sdk.quality.conformance import ConformancePipeline, ConformanceReport, Severity
-    from seamfill.sdk.quality.fingerprint import Fingerprint
     from seamfill.sdk.read.live import LiveFetcher
     from seamfill.sdk.result import SeamlessMeta, SeamlessResult
     from seamfill.sdk.settings import SeamlessSettings, Strategy

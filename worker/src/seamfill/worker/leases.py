@@ -1,8 +1,8 @@
 """What the worker asks of the coordinator's ``Leases`` service, as domain values.
 
 :class:`LeaseService` is the small interface the loop is written against; the SDK's
-:class:`~seamfill.sdk.client._leases.LeaseSession` implements it over one gRPC stream (the
-worker's) and :class:`~seamfill.sdk.client._coordinator.CoordinatorClient` with unary calls, both raising
+:class:`~seamfill.sdk.client.LeaseSession` implements it over one gRPC stream (the
+worker's) and :class:`~seamfill.sdk.client.CoordinatorClient` with unary calls, both raising
 seamfill errors
 (UNAVAILABLE → :class:`~seamfill.core.errors.CoordinatorUnavailable`, a stale token →
 :class:`~seamfill.core.errors.LeaseLost`).

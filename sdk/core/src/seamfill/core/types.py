@@ -299,3 +299,22 @@ class Stats:
     jobs_running: int = 0
     workers: int = 0
     as_of_us: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """A frame's digest and what it covers; ``preview`` marks one taken over partial data.
+
+    Computed by :func:`seamfill.sdk.quality.fingerprint.fingerprint`; published and listed by the
+    coordinator for audit.
+    """
+
+    series: Series
+    range: TimeRange
+    sha256: str
+    as_of_us: int
+    rows: int
+    preview: bool = False
+    early: bool = False
+    published_by: str = ""
+    published_us: int = 0

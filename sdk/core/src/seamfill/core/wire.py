@@ -13,6 +13,7 @@ from seamfill.core.types import (
     ChunkState,
     Coverage,
     Dataset,
+    Fingerprint,
     Job,
     JobProgress,
     JobState,
@@ -264,8 +265,8 @@ def lease_from_pb(m: common_pb2.Lease) -> Lease:
     )
 
 
-def fingerprint_to_pb(fp: Any) -> coverage_pb2.Fingerprint:
-    """A :class:`seamfill.sdk.quality.fingerprint.Fingerprint` as its wire message."""
+def fingerprint_to_pb(fp: Fingerprint) -> coverage_pb2.Fingerprint:
+    """A :class:`~seamfill.core.types.Fingerprint` as its wire message."""
     return coverage_pb2.Fingerprint(
         series=series_to_pb(fp.series),
         range=range_to_pb(fp.range),
@@ -278,11 +279,8 @@ def fingerprint_to_pb(fp: Any) -> coverage_pb2.Fingerprint:
     )
 
 
-def fingerprint_from_pb(m: coverage_pb2.Fingerprint) -> Any:
-    """The wire message as a :class:`seamfill.sdk.quality.fingerprint.Fingerprint`."""
-    # Imported here: the fingerprint module needs pandas, which the coordinator never loads.
-    from seamfill.sdk.quality.fingerprint import Fingerprint
-
+def fingerprint_from_pb(m: coverage_pb2.Fingerprint) -> Fingerprint:
+    """The wire message as a :class:`~seamfill.core.types.Fingerprint`."""
     return Fingerprint(
         series=series_from_pb(m.series),
         range=range_from_pb(m.range),

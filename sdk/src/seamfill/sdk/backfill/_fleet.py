@@ -1,6 +1,6 @@
 """The provider's side of the coordinator: coverage, jobs, deadline-bounded waits, and — when
 the provider has a fetcher of its own — taking leases like any worker while it waits
-(:mod:`seamfill.sdk.backfill.chunk._lease_helper`, which also stops a chunk as a worker does).
+(:mod:`seamfill.sdk.backfill._lease_helper`, which also stops a chunk as a worker does).
 
 Every call is bounded by the deadline of the stage it serves (``asyncio.wait_for`` around the
 RPC or the WatchJob stream), so a slow or absent coordinator costs at most that deadline.
@@ -24,6 +24,7 @@ from seamfill.core.tracing import current_traceparent
 from seamfill.core.types import (
     Coverage,
     Dataset,
+    Fingerprint,
     Job,
     JobState,
     Priority,
@@ -31,7 +32,6 @@ from seamfill.core.types import (
     TimeRange,
 )
 from seamfill.sdk.client._coordinator import CoordinatorClient
-from seamfill.sdk.quality.fingerprint import Fingerprint
 from seamfill.sdk.settings import SeamlessSettings
 
 # After the wait ends, the lease helper may finish its poll or chunk for this long; then it is
@@ -127,8 +127,8 @@ class FleetBackend:
 
     async def _take_leases(self, dataset: Dataset, fetcher: Any, stop: asyncio.Event) -> None:
         """Work chunks of ``dataset``'s source like a worker until ``stop`` is set."""
+        from seamfill.sdk.backfill._lease_helper import LeaseHelper
         from seamfill.sdk.backfill.adapters import as_fetcher
-        from seamfill.sdk.backfill.chunk._lease_helper import LeaseHelper
         from seamfill.sdk.backfill.sink import QuestDBSink
 
         if self._sink is None:

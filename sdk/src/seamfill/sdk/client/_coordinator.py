@@ -202,7 +202,8 @@ class CoordinatorClient(AdminCalls, LeaseCalls):
             call.cancel()
 
     async def publish_fingerprint(self, fp: Any) -> Any:
-        """Record a :class:`seamfill.sdk.quality.fingerprint.Fingerprint` for audit; returns it stamped."""
+        """Record a :class:`~seamfill.sdk.quality.fingerprint.Fingerprint` for audit; returns it
+        stamped."""
         m = await self._call(
             self._coverage.PublishFingerprint,
             coverage_pb2.PublishFingerprintRequest(fingerprint=cv.fingerprint_to_pb(fp)),

@@ -140,8 +140,8 @@ class LeaseSession(LeaseCalls):
     after the stream breaks (calls in flight then fail with :class:`CoordinatorUnavailable`,
     as a unary call would; the caller retries as it would any unavailable call).
 
-    ``client`` is a :class:`~seamfill.sdk.client._coordinator.CoordinatorClient`: its channel, credentials
-    and timeout are used. Closing the session leaves the client open.
+    ``client`` is a :class:`~seamfill.sdk.client.CoordinatorClient`: its channel, credentials and
+    timeout are used. Closing the session leaves the client open.
     """
 
     def __init__(self, client: Any) -> None:

@@ -10,32 +10,16 @@ every machine; one changed price changes it.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from seamfill.core.types import Series, TimeRange
+from seamfill.core.types import Fingerprint, Series, TimeRange
 from seamfill.sdk.quality.conformance import BAR_COLUMNS
 
 SCHEME = b"seamfill-fp-v1"
 _CANON_NAN = np.float64(np.nan)
-
-
-@dataclass(frozen=True, slots=True)
-class Fingerprint:
-    """A frame's digest and what it covers; ``preview`` marks one taken over partial data."""
-
-    series: Series
-    range: TimeRange
-    sha256: str
-    as_of_us: int
-    rows: int
-    preview: bool = False
-    early: bool = False
-    published_by: str = ""
-    published_us: int = 0
 
 
 def _column_bytes(col: pd.Series) -> bytes:

@@ -19,14 +19,14 @@ from seamfill.core import ranges
 from seamfill.core.errors import InvalidArgument, SeamfillError, SeamlessSLAExceeded
 from seamfill.core.logs import log_event
 from seamfill.core.timeconv import interval_to_us
-from seamfill.core.types import Coverage, Dataset, Series, TimeRange
+from seamfill.core.types import Coverage, Dataset, Fingerprint, Series, TimeRange
 from seamfill.sdk.metrics import (
     CONFORMANCE_VIOLATIONS,
     COVERAGE_RATIO,
     ROWS_READ,
     SLA_DEADLINE_SECONDS,
 )
-from seamfill.sdk.quality.fingerprint import Fingerprint, fingerprint
+from seamfill.sdk.quality.fingerprint import fingerprint
 from seamfill.sdk.read.coverage import storage_coverage
 from seamfill.sdk.read.live import call_fetch, stitch
 from seamfill.sdk.read.storage import coerce_bars
