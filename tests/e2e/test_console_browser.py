@@ -6,6 +6,7 @@ Screenshots of every page a test looks at are kept as test output under the test
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -14,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from seamfill.sdk._client import SyncCoordinatorClient
-from seamfill.sdk.types import JobState, Series, TimeRange
+from seamfill.core.types import JobState, Series, TimeRange
+from seamfill.sdk.client._coordinator import SyncCoordinatorClient
 from tests.e2e.worker_support import MIN, T0, Fleet, sql, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -195,7 +196,7 @@ def test_a_hostile_symbol_renders_as_text_and_runs_nothing(
 def test_without_the_admin_token_an_action_is_refused_and_changes_nothing(
     browser: Any, fleet: tuple[Fleet, str], admin: SyncCoordinatorClient, tmp_path: Path
 ) -> None:
-    f, base = fleet
+    _, base = fleet
     job_id = _ensure(admin, "NOWORKER", T0, T0 + 4 * HOUR)  # no worker: it stays running
     screen = Screen(browser, base, READER, tmp_path / "screenshots")
     page = screen.open("/jobs")
@@ -212,7 +213,7 @@ def test_without_the_admin_token_an_action_is_refused_and_changes_nothing(
     anon = browser.new_context()
     resp = anon.request.post(
         f"{base}/api/job/cancel",
-        data='{"job_id": "%s"}' % job_id,
+        data=json.dumps({"job_id": job_id}),
         headers={"Content-Type": "application/json", "X-Seamfill-Console": "1"},
     )
     assert resp.status == 401

@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from click.testing import CliRunner
 
-from seamfill.sdk._health_checks import check_metrics
-from seamfill.sdk._health_coordinator import Coordinator, check_coordinator
-from seamfill.sdk.cli_admin import admin
-from seamfill.sdk.errors import Unauthenticated
+from seamfill.cli._health_checks import check_metrics
+from seamfill.cli._health_coordinator import Coordinator, check_coordinator
+from seamfill.cli.admin import admin
+from seamfill.core.errors import Unauthenticated
 from tests.coordinator_fixtures import RunningCoordinator
 
 pytestmark = pytest.mark.integration

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from seamfill.sdk import _convert as cv
-from seamfill.sdk.types import Coverage, Dataset, Series, TimeRange
+from seamfill.core import wire as cv
+from seamfill.core.types import Coverage, Dataset, Series, TimeRange
 
 MIN = 60_000_000
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from seamfill.sdk import _render
-from seamfill.sdk.types import Coverage, Job, JobProgress, JobState, Priority, Series, TimeRange
+from seamfill.cli import render as _render
+from seamfill.core.types import Coverage, Job, JobProgress, JobState, Priority, Series, TimeRange
 
 H = 3_600_000_000
 HOSTILE = ["a,b", "a b", "a\tb", "new\nline", 'say "hi"', "it's", "x=y", " lead", "[red]x[/red]"]
@@ -23,7 +23,9 @@ def _text(renderable: object, width: int = 200) -> str:
 def test_coverage_text_view_shows_a_hostile_symbol_quoted_as_json_does(symbol: str) -> None:
     import json
 
-    cov = Coverage(Series("d.x", symbol), TimeRange(0, 2 * H), (TimeRange(0, H),), (TimeRange(H, 2 * H),))
+    cov = Coverage(
+        Series("d.x", symbol), TimeRange(0, 2 * H), (TimeRange(0, H),), (TimeRange(H, 2 * H),)
+    )
     head = _text(_render.coverage_view(cov, 40)).splitlines()[0]
     assert head.startswith("d.x/" + json.dumps(symbol, ensure_ascii=False) + "  ")
 
@@ -62,7 +64,7 @@ def test_running_job_shows_its_eta_and_a_quoted_symbol() -> None:
 def test_help_says_what_series_and_time_look_like(command: list[str]) -> None:
     from click.testing import CliRunner
 
-    from seamfill.sdk.cli_admin import admin
+    from seamfill.cli.admin import admin
 
     out = CliRunner().invoke(admin, [*command, "--help"], terminal_width=200)
     assert out.exit_code == 0

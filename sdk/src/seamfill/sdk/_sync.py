@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
-from seamfill.sdk.errors import InvalidArgument
+from seamfill.core.errors import InvalidArgument
+from seamfill.core.types import Coverage
 from seamfill.sdk.result import SeamlessResult
 from seamfill.sdk.settings import SeamlessSettings
-from seamfill.sdk.types import Coverage
 
 if TYPE_CHECKING:
     from seamfill.sdk.provider import AsyncSeamlessProvider

@@ -11,11 +11,11 @@ from aiohttp import web
 
 from seamfill.coordinator import views
 from seamfill.coordinator.service import Role, Runtime
-from seamfill.sdk import ranges, timeconv
-from seamfill.sdk.errors import InvalidArgument
-from seamfill.sdk.logs import log_event
-from seamfill.sdk.quoting import series_text, shown
-from seamfill.sdk.types import Priority, Series, TimeRange
+from seamfill.core import ranges, timeconv
+from seamfill.core.errors import InvalidArgument
+from seamfill.core.logs import log_event
+from seamfill.core.quoting import series_text, shown
+from seamfill.core.types import Priority, Series, TimeRange
 
 from . import pages, states, timeline
 

@@ -12,8 +12,8 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
-from seamfill.sdk.quoting import series_text
-from seamfill.sdk.types import Chunk, Job, JobState, Stats, TimeRange, WorkerInfo
+from seamfill.core.quoting import series_text
+from seamfill.core.types import Chunk, Job, JobState, Stats, TimeRange, WorkerInfo
 
 from .timeline import LEGEND, STATES
 

@@ -18,9 +18,9 @@ from typing import Any
 from aiohttp import web
 
 from seamfill.coordinator.service import STATUS, Role, Runtime
-from seamfill.sdk import errors
-from seamfill.sdk.errors import SeamfillError
-from seamfill.sdk.logs import log_event
+from seamfill.core import errors
+from seamfill.core.errors import SeamfillError
+from seamfill.core.logs import log_event
 
 from . import handlers
 

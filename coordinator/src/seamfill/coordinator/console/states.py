@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from seamfill.coordinator import views
 from seamfill.coordinator.store import Store
-from seamfill.sdk import ranges
-from seamfill.sdk.types import MAX_TS_US, MIN_TS_US, Chunk, Series, TimeRange
+from seamfill.core import ranges
+from seamfill.core.types import MAX_TS_US, MIN_TS_US, Chunk, Series, TimeRange
 
 # Chunks of a dataset read to find a series' dead and backing-off ones (bounded work per view).
 _CHUNKS_READ = 10_000

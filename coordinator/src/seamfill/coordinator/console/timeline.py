@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
-from seamfill.sdk.types import TimeRange
+from seamfill.core.types import TimeRange
 
 # Most urgent first: a pixel shows the first of these that touches it.
 STATES = ("dead", "leased", "backoff", "queued", "gap", "covered-empty", "covered")
