@@ -24,14 +24,43 @@ API_MODULES = (
 
 # What ``seamfill.sdk`` exported before its modules moved into subpackages; users import these
 # names from the package, so each must keep resolving (more may be added, none removed).
-EXPORTED_BEFORE_THE_LAYOUT = """
-AsyncSeamlessProvider ConfigError ConformanceError ConformancePipeline ConformanceReport
-CoordinatorUnavailable Coverage DataAvailabilityStrategy DataFetcher Dataset
-EnhancedQuestDBProvider FetchError Fetcher Fingerprint HistoryProvider InvalidArgument
-InvalidRange InvalidSeries LiveDataFeed LiveFetcher MissingData OnBreach SLAPolicy SeamfillError
-SeamlessMeta SeamlessProvider SeamlessResult SeamlessSLAExceeded SeamlessSettings Series Severity
-StorageError Strategy SyntheticFetcher TimeRange
-""".split()
+EXPORTED_BEFORE_THE_LAYOUT = [
+    "AsyncSeamlessProvider",
+    "ConfigError",
+    "ConformanceError",
+    "ConformancePipeline",
+    "ConformanceReport",
+    "CoordinatorUnavailable",
+    "Coverage",
+    "DataAvailabilityStrategy",
+    "DataFetcher",
+    "Dataset",
+    "EnhancedQuestDBProvider",
+    "FetchError",
+    "Fetcher",
+    "Fingerprint",
+    "HistoryProvider",
+    "InvalidArgument",
+    "InvalidRange",
+    "InvalidSeries",
+    "LiveDataFeed",
+    "LiveFetcher",
+    "MissingData",
+    "OnBreach",
+    "SLAPolicy",
+    "SeamfillError",
+    "SeamlessMeta",
+    "SeamlessProvider",
+    "SeamlessResult",
+    "SeamlessSLAExceeded",
+    "SeamlessSettings",
+    "Series",
+    "Severity",
+    "StorageError",
+    "Strategy",
+    "SyntheticFetcher",
+    "TimeRange",
+]
 
 
 def test_every_name_exported_before_still_imports() -> None:

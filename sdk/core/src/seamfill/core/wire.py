@@ -6,7 +6,9 @@ one reading.
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from seamfill.core.types import (
     Chunk,
@@ -50,6 +52,8 @@ _CHUNK_STATE_TO_PB = {
     ChunkState.BACKOFF: common_pb2.CHUNK_STATE_BACKOFF,
 }
 _CHUNK_STATE_FROM_PB = {v: k for k, v in _CHUNK_STATE_TO_PB.items()}
+D = TypeVar("D")
+M = TypeVar("M", bound=Any)
 
 
 def job_state_to_pb(state: JobState) -> common_pb2.JobState.ValueType:
@@ -95,34 +99,101 @@ def priority_from_pb(v: int) -> Priority:
     return Priority(v) if v in (1, 2, 3) else Priority.NORMAL
 
 
-def dataset_to_pb(d: Dataset) -> common_pb2.Dataset:
-    return common_pb2.Dataset(
-        name=d.name,
-        table=d.table,
-        source=d.source,
-        interval_us=d.interval_us,
-        chunk_bars=d.chunk_bars,
-        settle_us=d.settle_us,
-        max_concurrency=d.max_concurrency,
-        kind=d.kind,
-        storage=d.storage,
-        options=dict(d.options),
-    )
+class _Mapping(Generic[D, M]):
+    """One domain dataclass <-> one message, field by field, by name.
+
+    Fields that both have are copied; ``convert`` gives a ``(to_pb, from_pb)`` pair for fields
+    whose values differ in kind (nested messages, enums, repeated fields); ``defaults`` replaces
+    a wire value that is empty (proto3 cannot tell unset from zero) with the domain's default.
+    """
+
+    def __init__(
+        self,
+        domain: type[D],
+        message: type[M],
+        convert: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] | None = None,
+        defaults: dict[str, Any] | None = None,
+    ) -> None:
+        wire = set(message.DESCRIPTOR.fields_by_name)
+        names = [f.name for f in dataclasses.fields(domain)]  # type: ignore[arg-type]
+        self._domain, self._message = domain, message
+        self._convert = convert or {}
+        self._defaults = defaults or {}
+        self._names = tuple(n for n in names if n in wire)
+        missing = set(self._convert) - set(self._names)
+        assert not missing, f"{domain.__name__}: no such shared field {sorted(missing)}"
+
+    def to_pb(self, obj: D) -> M:
+        conv = self._convert
+        msg: M = self._message(
+            **{
+                n: conv[n][0](getattr(obj, n)) if n in conv else getattr(obj, n)
+                for n in self._names
+            }
+        )
+        return msg
+
+    def from_pb(self, m: M) -> D:
+        conv, defaults = self._convert, self._defaults
+        kwargs = {}
+        for n in self._names:
+            v = getattr(m, n)
+            if n in conv:
+                v = conv[n][1](v)
+            elif not v and n in defaults:
+                v = defaults[n]
+            kwargs[n] = v
+        return self._domain(**kwargs)
 
 
-def dataset_from_pb(m: common_pb2.Dataset) -> Dataset:
-    return Dataset(
-        name=m.name,
-        table=m.table,
-        source=m.source,
-        interval_us=m.interval_us,
-        chunk_bars=m.chunk_bars,
-        settle_us=m.settle_us,
-        max_concurrency=m.max_concurrency,
-        kind=m.kind or "bars",
-        storage=m.storage,
-        options=dict(m.options),
-    )
+_SERIES = (series_to_pb, series_from_pb)
+_RANGE = (range_to_pb, range_from_pb)
+_DICT = (dict, dict)
+_DATASET = _Mapping(Dataset, common_pb2.Dataset, {"options": _DICT}, defaults={"kind": "bars"})
+_PROGRESS = _Mapping(JobProgress, common_pb2.JobProgress)
+_JOB = _Mapping(
+    Job,
+    common_pb2.Job,
+    {
+        "series": _SERIES,
+        "range": _RANGE,
+        "priority": (priority_to_pb, priority_from_pb),
+        "state": (_JOB_STATE_TO_PB.__getitem__, _JOB_STATE_FROM_PB.__getitem__),
+        "progress": (_PROGRESS.to_pb, _PROGRESS.from_pb),
+    },
+)
+_CHUNK = _Mapping(
+    Chunk,
+    common_pb2.Chunk,
+    {
+        "series": _SERIES,
+        "range": _RANGE,
+        "state": (
+            _CHUNK_STATE_TO_PB.__getitem__,
+            lambda v: _CHUNK_STATE_FROM_PB.get(v, ChunkState.QUEUED),
+        ),
+        "job_ids": (list, tuple),
+    },
+)
+_LEASE = _Mapping(
+    Lease,
+    common_pb2.Lease,
+    {"chunk": (_CHUNK.to_pb, _CHUNK.from_pb), "dataset": (_DATASET.to_pb, _DATASET.from_pb)},
+)
+_FINGERPRINT = _Mapping(Fingerprint, coverage_pb2.Fingerprint, {"series": _SERIES, "range": _RANGE})
+
+dataset_to_pb = _DATASET.to_pb
+dataset_from_pb = _DATASET.from_pb
+progress_to_pb = _PROGRESS.to_pb
+progress_from_pb = _PROGRESS.from_pb
+job_to_pb = _JOB.to_pb
+job_from_pb = _JOB.from_pb
+chunk_to_pb = _CHUNK.to_pb
+chunk_from_pb = _CHUNK.from_pb
+lease_to_pb = _LEASE.to_pb
+lease_from_pb = _LEASE.from_pb
+fingerprint_to_pb = _FINGERPRINT.to_pb
+fingerprint_from_pb = _FINGERPRINT.from_pb
 
 
 def coverage_to_pb(c: Coverage, dataset: Dataset | None = None) -> coverage_pb2.GetCoverageResponse:
@@ -150,144 +221,4 @@ def coverage_from_pb(m: coverage_pb2.GetCoverageResponse) -> Coverage:
         leased=ranges_from_pb(m.leased),
         as_of_us=m.as_of_us,
         settled_until_us=m.settled_until_us,
-    )
-
-
-def progress_to_pb(p: JobProgress) -> common_pb2.JobProgress:
-    return common_pb2.JobProgress(
-        chunks_total=p.chunks_total,
-        chunks_done=p.chunks_done,
-        chunks_failed=p.chunks_failed,
-        chunks_leased=p.chunks_leased,
-        rows_done=p.rows_done,
-        rows_per_second=p.rows_per_second,
-        eta_seconds=p.eta_seconds,
-    )
-
-
-def progress_from_pb(m: common_pb2.JobProgress) -> JobProgress:
-    return JobProgress(
-        chunks_total=m.chunks_total,
-        chunks_done=m.chunks_done,
-        chunks_failed=m.chunks_failed,
-        chunks_leased=m.chunks_leased,
-        rows_done=m.rows_done,
-        rows_per_second=m.rows_per_second,
-        eta_seconds=m.eta_seconds,
-    )
-
-
-def job_to_pb(j: Job) -> common_pb2.Job:
-    return common_pb2.Job(
-        job_id=j.job_id,
-        series=series_to_pb(j.series),
-        range=range_to_pb(j.range),
-        priority=priority_to_pb(j.priority),
-        state=_JOB_STATE_TO_PB[j.state],
-        progress=progress_to_pb(j.progress),
-        requested_by=j.requested_by,
-        created_us=j.created_us,
-        updated_us=j.updated_us,
-        error=j.error,
-        traceparent=j.traceparent,
-    )
-
-
-def job_from_pb(m: common_pb2.Job) -> Job:
-    return Job(
-        job_id=m.job_id,
-        series=series_from_pb(m.series),
-        range=range_from_pb(m.range),
-        priority=priority_from_pb(m.priority),
-        state=_JOB_STATE_FROM_PB[m.state],
-        progress=progress_from_pb(m.progress),
-        requested_by=m.requested_by,
-        created_us=m.created_us,
-        updated_us=m.updated_us,
-        error=m.error,
-        traceparent=m.traceparent,
-    )
-
-
-def chunk_to_pb(c: Chunk) -> common_pb2.Chunk:
-    return common_pb2.Chunk(
-        chunk_id=c.chunk_id,
-        series=series_to_pb(c.series),
-        range=range_to_pb(c.range),
-        state=_CHUNK_STATE_TO_PB[c.state],
-        attempts=c.attempts,
-        last_error=c.last_error,
-        rows=c.rows,
-        job_ids=list(c.job_ids),
-    )
-
-
-def chunk_from_pb(m: common_pb2.Chunk) -> Chunk:
-    return Chunk(
-        chunk_id=m.chunk_id,
-        series=series_from_pb(m.series),
-        range=range_from_pb(m.range),
-        state=_CHUNK_STATE_FROM_PB.get(m.state, ChunkState.QUEUED),
-        attempts=m.attempts,
-        last_error=m.last_error,
-        rows=m.rows,
-        job_ids=tuple(m.job_ids),
-    )
-
-
-def lease_to_pb(lease: Lease) -> common_pb2.Lease:
-    return common_pb2.Lease(
-        lease_id=lease.lease_id,
-        token=lease.token,
-        chunk=chunk_to_pb(lease.chunk),
-        dataset=dataset_to_pb(lease.dataset),
-        deadline_us=lease.deadline_us,
-        worker_id=lease.worker_id,
-        traceparent=lease.traceparent,
-        granted_us=lease.granted_us,
-        progress_until_us=lease.progress_until_us,
-        progress_rows=lease.progress_rows,
-    )
-
-
-def lease_from_pb(m: common_pb2.Lease) -> Lease:
-    return Lease(
-        lease_id=m.lease_id,
-        token=m.token,
-        chunk=chunk_from_pb(m.chunk),
-        dataset=dataset_from_pb(m.dataset),
-        deadline_us=m.deadline_us,
-        worker_id=m.worker_id,
-        traceparent=m.traceparent,
-        granted_us=m.granted_us,
-        progress_until_us=m.progress_until_us,
-        progress_rows=m.progress_rows,
-    )
-
-
-def fingerprint_to_pb(fp: Fingerprint) -> coverage_pb2.Fingerprint:
-    """A :class:`~seamfill.core.types.Fingerprint` as its wire message."""
-    return coverage_pb2.Fingerprint(
-        series=series_to_pb(fp.series),
-        range=range_to_pb(fp.range),
-        sha256=fp.sha256,
-        as_of_us=fp.as_of_us,
-        rows=fp.rows,
-        preview=fp.preview,
-        published_by=fp.published_by,
-        published_us=fp.published_us,
-    )
-
-
-def fingerprint_from_pb(m: coverage_pb2.Fingerprint) -> Fingerprint:
-    """The wire message as a :class:`~seamfill.core.types.Fingerprint`."""
-    return Fingerprint(
-        series=series_from_pb(m.series),
-        range=range_from_pb(m.range),
-        sha256=m.sha256,
-        as_of_us=m.as_of_us,
-        rows=m.rows,
-        preview=m.preview,
-        published_by=m.published_by,
-        published_us=m.published_us,
     )

@@ -14,12 +14,9 @@ Addresses: ``host:port``, ``grpc://host:port`` (plaintext), ``grpcs://host:port`
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
-import threading
-from collections.abc import AsyncIterator, Awaitable, Iterator
-from concurrent.futures import Future
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
 
 import grpc
@@ -35,6 +32,7 @@ from seamfill.core.types import (
 )
 from seamfill.sdk.client._admin import AdminCalls
 from seamfill.sdk.client._leases import LeaseCalls, LeaseSession
+from seamfill.sdk.client._portal import Portal
 from seamfill.sdk.client._types import (
     AcquireResult,
     DatasetStats,
@@ -232,30 +230,17 @@ class SyncCoordinatorClient:
     same results (it runs a private event loop in a background thread)."""
 
     def __init__(self, address: str, **kw: Any) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, daemon=True, name="seamfill-client"
-        )
-        self._thread.start()
+        self._portal = Portal("coordinator client")
 
         async def make() -> CoordinatorClient:
             return CoordinatorClient(address, **kw)
 
         try:
-            self._client = self._run(make())
+            self._client = self._portal.call(make)
         except BaseException:
-            self._stop_loop()
+            self._portal.close()
             raise
         self.address = self._client.address
-
-    def _run(self, coro: Awaitable[T]) -> T:
-        fut: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)  # type: ignore[arg-type]
-        return fut.result()
-
-    def _stop_loop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._client, name)
@@ -264,15 +249,17 @@ class SyncCoordinatorClient:
 
         @functools.wraps(method)
         def call(*args: Any, **kwargs: Any) -> Any:
-            return self._run(method(*args, **kwargs))
+            return self._portal.call(method, *args, **kwargs)
 
         return call
 
     def close(self) -> None:
-        if self._loop.is_closed():
+        if self._portal.closed:
             return
-        self._run(self._client.close())
-        self._stop_loop()
+        try:
+            self._portal.call(self._client.close)
+        finally:
+            self._portal.close()
 
     def __enter__(self) -> SyncCoordinatorClient:
         return self
@@ -282,12 +269,4 @@ class SyncCoordinatorClient:
 
     def watch_job(self, job_id: str, interval_ms: int = 0) -> Iterator[Job]:
         """Job progress until it ends (the last item is the finished job)."""
-        agen = self._client.watch_job(job_id, interval_ms)
-        try:
-            while True:
-                try:
-                    yield self._run(agen.__anext__())
-                except StopAsyncIteration:
-                    return
-        finally:
-            self._run(agen.aclose())  # type: ignore[attr-defined]
+        return self._portal.iterate(self._client.watch_job(job_id, interval_ms))
