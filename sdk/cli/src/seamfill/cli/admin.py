@@ -129,6 +129,7 @@ def _client_cmd(f: F) -> F:
     @click.pass_obj
     def wrapper(
         settings: Settings,
+        /,
         *args: Any,
         late_coordinator: str | None,
         late_token: str | None,
@@ -199,15 +200,7 @@ FORMATS = (
 )
 
 
-class _AdminGroup(click.Group):
-    """Every subcommand's help ends with what SERIES and TIME look like."""
-
-    def command(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("epilog", FORMATS)
-        return super().command(*args, **kwargs)
-
-
-@click.group("admin", cls=_AdminGroup, epilog=FORMATS)
+@click.group("admin", epilog=FORMATS)
 @click.option(
     "--coordinator",
     envvar="SEAMFILL_COORDINATOR",
@@ -484,3 +477,8 @@ def top_cmd(
         while True:
             time.sleep(interval)
             live.update(_top.render(sampler.sample()), refresh=True)
+
+
+# Every subcommand's help ends with what SERIES and TIME look like.
+for _command in admin.commands.values():
+    _command.epilog = _command.epilog or FORMATS
