@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterator
 
@@ -14,6 +15,7 @@ from seamfill.cli._health_checks import check_metrics
 from seamfill.cli._health_coordinator import Coordinator, check_coordinator
 from seamfill.cli.admin import admin
 from seamfill.core.errors import Unauthenticated
+from seamfill.core.types import Series, TimeRange
 from tests.coordinator_fixtures import RunningCoordinator
 
 pytestmark = pytest.mark.integration
@@ -93,3 +95,21 @@ def test_health_metrics_does_not_follow_a_redirect(redirecting: str) -> None:
     r = check_metrics(redirecting, 5.0)
     assert r.ok is False
     assert "301" in r.detail and "/elsewhere" in r.detail, r
+
+
+def test_the_coordinator_logs_every_completed_chunk_at_info(
+    coordinator: RunningCoordinator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="seamfill.coordinator")
+    c = coordinator.client()
+    s = Series(coordinator.dataset, "BTC,USDT")
+    hour = 3_600_000_000
+    assert c.ensure_range(s, TimeRange(0, hour)) is not None
+    (lease,) = c.acquire("w1", max=10).leases
+    c.complete("w1", lease.lease_id, lease.token, rows=60)
+    (rec,) = [r for r in caplog.records if getattr(r, "event", "") == "seamless.lease.completed"]
+    assert rec.levelno == logging.INFO
+    fields = rec.fields  # type: ignore[attr-defined]
+    assert fields["dataset"] == coordinator.dataset and fields["symbol"] == "BTC,USDT"
+    assert fields["start"] == "1970-01-01T00:00:00Z"
+    assert fields["rows"] == 60 and fields["worker"] == "w1" and fields["lease"] == lease.lease_id

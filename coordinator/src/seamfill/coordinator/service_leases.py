@@ -16,10 +16,12 @@ from typing import Any
 
 from seamfill.coordinator import metrics
 from seamfill.coordinator.leasing import Acquired, Progress
+from seamfill.coordinator.keys import ChunkRef
 from seamfill.coordinator.service import Ctx, Role, Runtime, Servicer, failed, rpc
 from seamfill.core import wire as cv
 from seamfill.core.errors import InvalidArgument, SeamfillError
 from seamfill.core.logs import log_event
+from seamfill.core.timeconv import us_to_text
 from seamfill.core.types import Dataset, Directive
 from seamfill.v1 import leases_pb2, leases_pb2_grpc
 
@@ -164,6 +166,17 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
         chunks.inc()
         rows.inc(request.rows)
         rt.workers.add_rows(request.worker_id, request.rows)
+        ref = ChunkRef.parse(lease_id)
+        log_event(
+            log,
+            "seamless.lease.completed",
+            lease=lease_id,
+            dataset=ds.name,
+            symbol=ref.symbol,
+            start=us_to_text(ref.cell_us),
+            rows=request.rows,
+            worker=request.worker_id,
+        )
         for job in done:
             log_event(log, "seamless.job.done", job=job)
         return leases_pb2.CompleteResponse(jobs_done=done)

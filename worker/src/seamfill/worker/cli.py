@@ -87,6 +87,13 @@ def _plugins(specs: tuple[str, ...]) -> dict[str, Callable[..., Fetcher]]:
     help="Serve Prometheus /metrics on this port (0: any free port).",
 )
 @click.option(
+    "--metrics-host",
+    envvar="SEAMFILL_WORKER_METRICS_HOST",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the metrics endpoint binds (0.0.0.0 for a scraper on another host or pod).",
+)
+@click.option(
     "--grace-seconds",
     type=click.FloatRange(min=0),
     default=30.0,
@@ -119,6 +126,7 @@ def run(
     concurrency: int,
     questdb_url: str,
     metrics_port: int | None,
+    metrics_host: str,
     grace_seconds: float,
     token: str,
     acquire_wait_ms: int,
@@ -142,16 +150,16 @@ def run(
         raise click.UsageError(e.message) from e
     extra = _plugins(fetcher_specs)
     configure(log_level.upper())
-    port = _serve_metrics(config.metrics_port)
+    port = _serve_metrics(config.metrics_port, metrics_host)
     asyncio.run(_main(config, extra, port))
 
 
-def _serve_metrics(port: int | None) -> int | None:
+def _serve_metrics(port: int | None, host: str = "127.0.0.1") -> int | None:
     if port is None:
         return None
     from prometheus_client import start_http_server
 
-    server, _ = start_http_server(port)
+    server, _ = start_http_server(port, addr=host)
     bound: int = server.server_port
     return bound
 

@@ -178,3 +178,10 @@ def us_to_iso(us: int) -> str:
     seconds, micros = divmod(us, 1_000_000)
     t = _EPOCH + dt.timedelta(seconds=seconds)
     return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{micros:06d}Z"
+
+
+def us_to_text(us: int) -> str:
+    """``2024-01-31T12:00:00Z`` for people (microseconds shown only when there are any)."""
+    seconds, micros = divmod(us, 1_000_000)
+    t = _EPOCH + dt.timedelta(seconds=seconds)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{micros:06d}Z" if micros else "Z")
