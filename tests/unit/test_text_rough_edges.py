@@ -71,3 +71,13 @@ def test_help_says_what_series_and_time_look_like(command: list[str]) -> None:
     text = " ".join(out.output.split())
     assert "SERIES is DATASET/SYMBOL, e.g. demo.ohlcv_1m/BTC-USDT" in text
     assert "TIME is ISO-8601" in text and "2024-01-31T12:00:00Z" in text
+
+
+def test_a_config_type_error_names_the_key_path() -> None:
+    from seamfill.coordinator.config import CoordinatorConfig
+    from seamfill.core.errors import ConfigError
+
+    spec = {"table": "t", "source": "synthetic", "interval": "1m", "chunk_bars": "lots"}
+    with pytest.raises(ConfigError) as e:
+        CoordinatorConfig.from_mapping({"datasets": {"demo.ohlcv_1m": spec}}, env={})
+    assert e.value.message.startswith("datasets.demo.ohlcv_1m.chunk_bars: 'lots' must be")

@@ -259,10 +259,14 @@ def _str(data: Mapping[str, Any], key: str, default: str) -> str:
     return value
 
 
-def _positive_int(data: Mapping[str, Any], key: str, default: int, *, minimum: int = 1) -> int:
+def _positive_int(
+    data: Mapping[str, Any], key: str, default: int, *, minimum: int = 1, where: str = ""
+) -> int:
+    """``data[key]`` as an int >= ``minimum``; errors name the key's path (``where.key``)."""
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{key}: {value!r} must be an integer >= {minimum}")
+        path = f"{where}.{key}" if where else key
+        raise ConfigError(f"{path}: {value!r} must be an integer >= {minimum}")
     return value
 
 
@@ -374,7 +378,7 @@ def _dataset(name: Any, spec: Any, storage: Mapping[str, StorageConfig]) -> Data
     interval = parse_duration_us(spec["interval"], f"{key}.interval")
     if interval <= 0:
         raise ConfigError(f"{key}.interval must be > 0")
-    chunk_bars = _positive_int(spec, "chunk_bars", 1000)
+    chunk_bars = _positive_int(spec, "chunk_bars", 1000, where=key)
     max_conc = spec.get("max_concurrency", 0)
     if isinstance(max_conc, bool) or not isinstance(max_conc, int) or max_conc < 0:
         raise ConfigError(
