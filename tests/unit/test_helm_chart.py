@@ -470,3 +470,14 @@ def test_fullname_override_names_every_object() -> None:
     assert all(n.startswith("fills") for n in names), sorted(names)
     worker = container(one(manifests, "Deployment", "fills-worker"), "worker")
     assert worker["args"][worker["args"].index("--coordinator") + 1] == "fills-coordinator:50051"
+
+
+def test_the_console_is_off_by_default_and_served_on_its_port_when_enabled() -> None:
+    dep = one(render(), "Deployment", COORDINATOR)
+    assert "--ui-port" not in container(dep, "coordinator")["args"]
+    on = render(sets=("coordinator.console.enabled=true", "coordinator.console.port=8090"))
+    c = container(one(on, "Deployment", COORDINATOR), "coordinator")
+    assert c["args"][c["args"].index("--ui-port") + 1] == "8090"
+    assert {"name": "console", "containerPort": 8090, "protocol": "TCP"} in c["ports"]
+    svc = one(on, "Service", COORDINATOR)
+    assert any(p["name"] == "console" and p["port"] == 8090 for p in svc["spec"]["ports"])
