@@ -175,11 +175,19 @@ def test_dashboard_is_well_formed(path: Path) -> None:
 
 def test_expected_dashboards_and_alerts_exist() -> None:
     assert {p.stem for p in DASHBOARDS} >= {"fleet", "dataset", "sla"}
-    alerts = {
-        r["alert"]
+    rules = [
+        r
         for path in RULE_FILES
         for g in yaml.safe_load(path.read_text())["groups"]
         for r in g["rules"]
+    ]
+    alerts = {r["alert"] for r in rules if "alert" in r}
+    recorded = {r["record"] for r in rules if "record" in r}
+    # Recording rules ship beside the alerts: the aggregates the boards and `top` ask for.
+    assert recorded >= {
+        "dataset:seamfill_rows_completed:rate5m",
+        "dataset:seamfill_queue_time_to_empty:seconds",
+        "method:seamfill_rpc_latency_seconds:p99_5m",
     }
     assert alerts >= {
         "SeamfillDeadLettersGrowing",
