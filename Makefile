@@ -28,7 +28,7 @@ services-stop:
 	@bash .ci/services.sh stop
 
 demo: install services
-	$(PY) seamfill demo
+	$(PY) seamfill demo $(DEMO_ARGS)
 
 test: install services
 	$(PY) pytest -n auto -W error tests

@@ -161,6 +161,12 @@ def test_progress_advances_on_screen_and_cancel_from_the_page_cancels(
     first = wait_for(lambda: done_on_screen() >= 1 and done_on_screen(), 60, "a chunk done")
     wait_for(lambda: done_on_screen() > first, 60, "progress to advance on screen")
     screen.shot("jobs-running")
+    # The series while it fills: covered, leased and queued chunks on one timeline.
+    timeline = screen.open(f"/series?series={DS}/SLOWJOB&start=2024-01-01&end=2024-01-03")
+    assert timeline.locator("svg.timeline rect[data-state=queued]").count() >= 1
+    screen.shot("series-running")
+    page = screen.open("/jobs")
+    row = page.locator("table.jobs tr", has_text=job_id)
     row.locator("button", has_text="cancel").click()
     wait_for(lambda: "cancelled" in row.locator(".state").inner_text(), 20, "cancelled on screen")
     assert admin.get_job(job_id).state is JobState.CANCELLED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,6 +57,7 @@ def test_demo_backfills_reads_back_and_twice_leaves_no_duplicates(
             line = next(ln for ln in out.splitlines() if f"demo.ohlcv_1m/{sym}" in ln)
             assert "10,080" in line, out
         assert "QuestDB holds 30,240 rows" in out
+        assert re.search(r"^web console: http://127\.0\.0\.1:\d+/ ", out, re.M), out
         # A second run with a fresh coordinator state fetches and writes everything again:
         # idempotent writes must leave exactly the same rows.
         out2 = _demo(key_prefix + "again:", table, redis_url, questdb_url)

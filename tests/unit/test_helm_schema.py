@@ -136,7 +136,8 @@ def test_readme_helm_commands_pass_lint(command: list[str]) -> None:
     for flag, value in itertools.pairwise(command):
         if flag == "--set":
             args += ["--set", value]
-        elif flag == "-f" and value.startswith("helm/seamfill/"):
+        elif flag == "-f":
+            # Every file a README command passes ships with the chart.
             assert (ROOT / value).is_file(), f"README names a missing file: {value}"
             args += ["-f", str(ROOT / value)]
     proc = helm("lint", "--strict", "--kube-version", KUBE_VERSION, *args)

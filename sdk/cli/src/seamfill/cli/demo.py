@@ -112,18 +112,37 @@ def _stop(procs: list[_Proc], grace_s: float = 15) -> None:
         p.log.close()
 
 
+def _console_url(coord: _Proc, logdir: Path) -> str:
+    """The console's URL, from the line the coordinator prints after its listening line."""
+    assert coord.popen.stdout is not None
+    line = coord.popen.stdout.readline()
+    if m := re.search(r"seamfill console on (\S+)", line):
+        return m.group(1)
+    raise DemoError(f"the coordinator did not serve its console: see {logdir / 'coordinator.log'}")
+
+
 @contextlib.contextmanager
-def _fleet(config: Path, logdir: Path, workers: int) -> Iterator[str]:
+def _fleet(config: Path, logdir: Path, workers: int, ui_port: int) -> Iterator[tuple[str, str]]:
     procs: list[_Proc] = []
     try:
         coord, m = _spawn(
             "coordinator",
-            ["coordinator", "serve", "--config", str(config), "--port", "0"],
+            [
+                "coordinator",
+                "serve",
+                "--config",
+                str(config),
+                "--port",
+                "0",
+                "--ui-port",
+                str(ui_port),
+            ],
             logdir,
             r"listening on (\S+)",
         )
         procs.append(coord)
         address = m.group(1)
+        url = _console_url(coord, logdir)
         for i in range(workers):
             w, _ = _spawn(
                 f"worker-{i + 1}",
@@ -132,7 +151,7 @@ def _fleet(config: Path, logdir: Path, workers: int) -> Iterator[str]:
                 r"worker \S+ started",
             )
             procs.append(w)
-        yield address
+        yield address, url
     finally:
         _stop(procs)
 
@@ -248,7 +267,27 @@ def _table_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option(
     "--table", default=TABLE, show_default=True, callback=_table_name, help="QuestDB table to fill."
 )
-def demo(days: int, workers: int, keep_logs: bool, key_prefix: str, table: str) -> None:
+@click.option(
+    "--ui-port",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the web console (0 = any free port; the demo prints its URL).",
+)
+@click.option(
+    "--stay",
+    is_flag=True,
+    help="Keep the fleet and its console running after the demo, until Ctrl-C.",
+)
+def demo(
+    days: int,
+    workers: int,
+    keep_logs: bool,
+    key_prefix: str,
+    table: str,
+    ui_port: int,
+    stay: bool,
+) -> None:
     """Backfill 3 symbols of synthetic 1-minute bars with a real fleet, then read them back."""
     console = Console()
     redis_url = os.environ.get("SEAMFILL_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -272,11 +311,17 @@ def demo(days: int, workers: int, keep_logs: bool, key_prefix: str, table: str) 
         f"[bold]seamfill demo[/]: {len(SYMBOLS)} symbols x {days} days of 1-minute bars"
         f" -> QuestDB table {table}  (Redis {redis_url}, QuestDB {questdb_url})"
     )
-    with _fleet(config, logdir, workers) as address:
+    with _fleet(config, logdir, workers, ui_port) as (address, url):
         console.print(f"coordinator on {address}, {workers} workers running")
+        console.print(f"web console: {url}  (fleet, jobs, coverage timelines; --stay keeps it up)")
         secs = _backfill(console, address, days)
         console.print(f"backfill finished in {secs:.1f}s")
         _read_back(console, address, questdb_url, days, table)
+        if stay:
+            console.print(f"the fleet stays up: open {url} ; Ctrl-C stops it")
+            with contextlib.suppress(KeyboardInterrupt):
+                while True:
+                    time.sleep(3600)
     rows = _count_rows(questdb_url, table)
     console.print(
         f"QuestDB holds {rows:,} rows in {table}; every process the demo started has stopped."
