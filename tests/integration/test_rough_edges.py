@@ -6,6 +6,7 @@ import http.server
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -16,7 +17,7 @@ from seamfill.cli._health_coordinator import Coordinator, check_coordinator
 from seamfill.cli.admin import admin
 from seamfill.core.errors import Unauthenticated
 from seamfill.core.types import Series, TimeRange
-from tests.coordinator_fixtures import RunningCoordinator
+from tests.coordinator_fixtures import RunningCoordinator, wait_for
 
 pytestmark = pytest.mark.integration
 TOKENS = {"admin": ["adm-s3cret"], "reader": ["rd-s3cret"]}
@@ -113,3 +114,42 @@ def test_the_coordinator_logs_every_completed_chunk_at_info(
     assert fields["dataset"] == coordinator.dataset and fields["symbol"] == "BTC,USDT"
     assert fields["start"] == "1970-01-01T00:00:00Z"
     assert fields["rows"] == 60 and fields["worker"] == "w1" and fields["lease"] == lease.lease_id
+
+
+def test_a_busy_worker_is_seen_at_its_last_heartbeat(coordinator: RunningCoordinator) -> None:
+    from seamfill.sdk.client._coordinator import Progress
+
+    c = coordinator.client()
+    s = Series(coordinator.dataset, "BUSY")
+    hour = 3_600_000_000
+    assert c.ensure_range(s, TimeRange(0, 2 * hour)) is not None
+    leases = c.acquire("busy-w", max=10).leases
+    assert len(leases) == 2
+    first = c.list_workers()[0].last_seen_us
+    wait_for(lambda: time.time() * 1e6 > first + 1_500_000, 5)  # let the clock move on
+    before = int(time.time() * 1e6)
+    c.heartbeat("busy-w", [Progress(x.lease_id, x.token) for x in leases])
+    (w,) = [w for w in c.list_workers() if w.worker_id == "busy-w"]
+    assert w.leases == 2
+    assert w.last_seen_us >= before - 100_000, w.last_seen_us - before
+
+
+def test_a_drain_can_be_undone_and_the_worker_leases_again(
+    coordinator: RunningCoordinator,
+) -> None:
+    c = coordinator.client()
+    s = Series(coordinator.dataset, "UNDRAIN")
+    assert c.ensure_range(s, TimeRange(0, 2 * 3_600_000_000)) is not None
+    first = c.acquire("ud-w", max=1)
+    assert first.drain is False and len(first.leases) == 1
+    assert c.drain_worker("ud-w").draining is True
+    assert c.acquire("ud-w", max=1).drain is True
+    out = CliRunner().invoke(
+        admin, ["undrain", "ud-w", "--json", "--coordinator", coordinator.address]
+    )
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["draining"] is False
+    got = c.acquire("ud-w", max=1)
+    assert got.drain is False and len(got.leases) == 1
+    help_text = CliRunner().invoke(admin, ["drain", "--help"], terminal_width=200).output
+    assert "exits" in help_text and "undrain" in help_text

@@ -171,5 +171,10 @@ class Keys:
         return f"{self.prefix}job"
 
     @property
+    def undrain_channel(self) -> str:
+        """Worker ids whose drain was undone (replicas forget their cached drain)."""
+        return f"{self.prefix}undrain"
+
+    @property
     def drain_channel(self) -> str:
         return f"{self.prefix}drain"

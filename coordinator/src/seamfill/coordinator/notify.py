@@ -133,6 +133,15 @@ class Hub:
                 ev.set()
         elif channel == self._keys.drain_channel:
             self.draining.add(data)
+        elif channel == self._keys.undrain_channel:
+            self.undrained(data)
+
+    def undrained(self, worker_id: str) -> None:
+        """Forget a drain that was undone. The replica's worker cache holds it too: a new
+        generation forgets every entry (each worker's next call reads its record again;
+        undoing a drain is rare)."""
+        self.draining.discard(worker_id)
+        self._generation += 1
 
     async def _run(self) -> None:
         delay = 0.1
@@ -140,7 +149,10 @@ class Hub:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(
-                    self._keys.wake_channel, self._keys.job_channel, self._keys.drain_channel
+                    self._keys.wake_channel,
+                    self._keys.job_channel,
+                    self._keys.drain_channel,
+                    self._keys.undrain_channel,
                 )
                 self.connected.set()
                 delay = 0.1

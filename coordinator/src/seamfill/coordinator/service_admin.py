@@ -92,7 +92,10 @@ class AdminService(Servicer, admin_pb2_grpc.AdminServicer):
     ) -> admin_pb2.Worker:
         if not request.worker_id:
             raise InvalidArgument("worker_id is empty: give a worker id (see ListWorkers)")
-        return _worker_pb(await views.drain(self.rt.store, request.worker_id))
+        worker = await views.drain(self.rt.store, request.worker_id, request.undo)
+        if request.undo:
+            self.rt.hub.undrained(request.worker_id)  # this replica at once; others by pub/sub
+        return _worker_pb(worker)
 
     @rpc(Role.ADMIN)
     async def ListDeadLetters(

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from seamfill.coordinator import metrics
-from seamfill.coordinator.leasing import Acquired, Progress
 from seamfill.coordinator.keys import ChunkRef
+from seamfill.coordinator.leasing import Acquired, Progress
 from seamfill.coordinator.service import Ctx, Role, Runtime, Servicer, failed, rpc
 from seamfill.core import wire as cv
 from seamfill.core.errors import InvalidArgument, SeamfillError

@@ -155,8 +155,14 @@ async def requeue_dead(
 async def workers(store: Store) -> list[WorkerInfo]:
     async def run() -> list[WorkerInfo]:
         held: dict[str, int] = {}
+        # A busy worker's record is refreshed only every WORKER_REFRESH_US; its heartbeats,
+        # which set each lease's deadline to their time plus the TTL, say when it last called.
+        ttl_us = store.config.lease_ttl_ms * 1000
+        beat: dict[str, int] = {}
         for lease in await leases(store, limit=100_000):
             held[lease.worker_id] = held.get(lease.worker_id, 0) + 1
+            at = max(lease.granted_us, lease.deadline_us - ttl_us)
+            beat[lease.worker_id] = max(beat.get(lease.worker_id, 0), at)
         gone = await store.redis.zrangebyscore(
             store.keys.workers, "-inf", store.clock() - _WORKER_FORGET_US
         )
@@ -176,7 +182,7 @@ async def workers(store: Store) -> list[WorkerInfo]:
                 WorkerInfo(
                     worker_id=w,
                     sources=tuple(s for s in h.get("sources", "").split(",") if s),
-                    last_seen_us=int(h.get("last_seen", 0)),
+                    last_seen_us=max(int(h.get("last_seen", 0)), beat.get(w, 0)),
                     leases=held.get(w, 0),
                     draining=h.get("draining") == "1",
                     rows=int(h.get("rows", 0)),
@@ -187,15 +193,20 @@ async def workers(store: Store) -> list[WorkerInfo]:
     return await _guard(run)
 
 
-async def drain(store: Store, worker_id: str) -> WorkerInfo:
+async def drain(store: Store, worker_id: str, undo: bool = False) -> WorkerInfo:
+    """Ask a worker to drain (it exits), or undo that so the worker id may lease again."""
     key = store.keys.worker(worker_id)
     if not await _guard(lambda: store.redis.exists(key)):
         raise NotFound(
             f"worker_id {worker_id!r} has not been seen: list workers with `seamfill admin workers`"
         )
-    await _guard(lambda: store.redis.hset(key, "draining", "1"))
-    # Replicas cache worker records; the announcement reaches their caches at once.
-    await _guard(lambda: store.redis.publish(store.keys.drain_channel, worker_id))
+    if undo:
+        await _guard(lambda: store.redis.hdel(key, "draining"))
+        await _guard(lambda: store.redis.publish(store.keys.undrain_channel, worker_id))
+    else:
+        await _guard(lambda: store.redis.hset(key, "draining", "1"))
+        # Replicas cache worker records; the announcement reaches their caches at once.
+        await _guard(lambda: store.redis.publish(store.keys.drain_channel, worker_id))
     for w in await workers(store):
         if w.worker_id == worker_id:
             return w

@@ -379,8 +379,21 @@ def workers_cmd(client: Any, as_json: bool) -> None:
 @_json_option
 @_client_cmd
 def drain_cmd(client: Any, worker_id: str, as_json: bool) -> None:
-    """Stop giving WORKER new leases; it finishes what it holds."""
+    """Drain WORKER_ID: it gets no new leases, finishes or releases what it holds, and the
+    worker process exits (0) at its next heartbeat or Acquire. A drained worker id stays drained
+    (restarting it with the same --id drains it again) until `seamfill admin undrain WORKER_ID`."""
     worker = client.drain_worker(worker_id)
+    now = int(time.time() * 1_000_000)
+    _out(as_json, worker, lambda: _render.workers_table([worker], now))
+
+
+@admin.command("undrain")
+@click.argument("worker_id")
+@_json_option
+@_client_cmd
+def undrain_cmd(client: Any, worker_id: str, as_json: bool) -> None:
+    """Undo `drain WORKER_ID`: the id may lease again (start the worker again if it exited)."""
+    worker = client.drain_worker(worker_id, undo=True)
     now = int(time.time() * 1_000_000)
     _out(as_json, worker, lambda: _render.workers_table([worker], now))
 

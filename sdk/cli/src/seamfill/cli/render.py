@@ -352,9 +352,9 @@ def leases_table(leases: Sequence[Lease], now_us: int) -> Table:
 
 
 def workers_table(workers: Sequence[Any], now_us: int) -> Table:
-    return table(
+    t = table(
         "Workers",
-        ("worker", "sources", "last seen", "leases", "draining", "rows"),
+        ("worker", "sources", "last seen", "leases held", "draining", "rows"),
         [
             (
                 w.worker_id,
@@ -367,6 +367,11 @@ def workers_table(workers: Sequence[Any], now_us: int) -> Table:
             for w in workers
         ],
     )
+    if workers:
+        # A worker fetches or writes --concurrency chunks at once; chunks already written and
+        # waiting for QuestDB to show their rows hold a lease too (up to 8 per slot).
+        t.caption = "leases held: fetching or writing, plus written chunks awaiting visibility"
+    return t
 
 
 def chunks_table(title: str, chunks: Sequence[Chunk]) -> Table:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from seamfill.v1 import common_pb2 as seamfill_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17seamfill/v1/admin.proto\x12\x0bseamfill.v1\x1a\x18seamfill/v1/common.proto\"G\n\x0fListJobsRequest\x12%\n\x06states\x18\x01 \x03(\x0e\x32\x15.seamfill.v1.JobState\x12\r\n\x05limit\x18\x02 \x01(\x05\"2\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.seamfill.v1.Job\"\x1c\n\nJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"3\n\x11ListLeasesRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"8\n\x12ListLeasesResponse\x12\"\n\x06leases\x18\x01 \x03(\x0b\x32\x12.seamfill.v1.Lease\"r\n\x06Worker\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0f\n\x07sources\x18\x02 \x03(\t\x12\x14\n\x0clast_seen_us\x18\x03 \x01(\x03\x12\x0e\n\x06leases\x18\x04 \x01(\x05\x12\x10\n\x08\x64raining\x18\x05 \x01(\x08\x12\x0c\n\x04rows\x18\x06 \x01(\x03\"\x14\n\x12ListWorkersRequest\";\n\x13ListWorkersResponse\x12$\n\x07workers\x18\x01 \x03(\x0b\x32\x13.seamfill.v1.Worker\"\'\n\x12\x44rainWorkerRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\"8\n\x16ListDeadLettersRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"=\n\x17ListDeadLettersResponse\x12\"\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x12.seamfill.v1.Chunk\";\n\x19RequeueDeadLettersRequest\x12\x11\n\tchunk_ids\x18\x01 \x03(\t\x12\x0b\n\x03\x61ll\x18\x02 \x01(\x08\".\n\x1aRequeueDeadLettersResponse\x12\x10\n\x08requeued\x18\x01 \x01(\x05\"\x15\n\x13ListDatasetsRequest\">\n\x14ListDatasetsResponse\x12&\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x14.seamfill.v1.Dataset\"\x11\n\x0fGetStatsRequest\"\xb7\x01\n\x0c\x44\x61tasetStats\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0e\n\x06queued\x18\x02 \x01(\x03\x12\x0e\n\x06leased\x18\x03 \x01(\x03\x12\x0f\n\x07\x62\x61\x63koff\x18\x04 \x01(\x03\x12\x0c\n\x04\x64\x65\x61\x64\x18\x05 \x01(\x03\x12\x11\n\trows_done\x18\x06 \x01(\x03\x12\x17\n\x0frows_per_second\x18\x07 \x01(\x01\x12\x13\n\x0b\x63hunks_done\x18\x08 \x01(\x03\x12\x16\n\x0elease_expiries\x18\t \x01(\x03\"m\n\x05Stats\x12+\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x19.seamfill.v1.DatasetStats\x12\x14\n\x0cjobs_running\x18\x02 \x01(\x03\x12\x0f\n\x07workers\x18\x03 \x01(\x03\x12\x10\n\x08\x61s_of_us\x18\x04 \x01(\x03\"^\n\x10ReconcileRequest\x12#\n\x06series\x18\x01 \x01(\x0b\x32\x13.seamfill.v1.Series\x12%\n\x05range\x18\x02 \x01(\x0b\x32\x16.seamfill.v1.TimeRange\"\x9a\x01\n\x11ReconcileResponse\x12\'\n\x07\x63overed\x18\x01 \x03(\x0b\x32\x16.seamfill.v1.TimeRange\x12\'\n\x07removed\x18\x02 \x03(\x0b\x32\x16.seamfill.v1.TimeRange\x12%\n\x05\x61\x64\x64\x65\x64\x18\x03 \x03(\x0b\x32\x16.seamfill.v1.TimeRange\x12\x0c\n\x04rows\x18\x04 \x01(\x03\x32\xb6\x07\n\x05\x41\x64min\x12G\n\x08ListJobs\x12\x1c.seamfill.v1.ListJobsRequest\x1a\x1d.seamfill.v1.ListJobsResponse\x12\x33\n\x06GetJob\x12\x17.seamfill.v1.JobRequest\x1a\x10.seamfill.v1.Job\x12\x35\n\x08PauseJob\x12\x17.seamfill.v1.JobRequest\x1a\x10.seamfill.v1.Job\x12\x36\n\tResumeJob\x12\x17.seamfill.v1.JobRequest\x1a\x10.seamfill.v1.Job\x12\x36\n\tCancelJob\x12\x17.seamfill.v1.JobRequest\x1a\x10.seamfill.v1.Job\x12M\n\nListLeases\x12\x1e.seamfill.v1.ListLeasesRequest\x1a\x1f.seamfill.v1.ListLeasesResponse\x12P\n\x0bListWorkers\x12\x1f.seamfill.v1.ListWorkersRequest\x1a .seamfill.v1.ListWorkersResponse\x12\x43\n\x0b\x44rainWorker\x12\x1f.seamfill.v1.DrainWorkerRequest\x1a\x13.seamfill.v1.Worker\x12\\\n\x0fListDeadLetters\x12#.seamfill.v1.ListDeadLettersRequest\x1a$.seamfill.v1.ListDeadLettersResponse\x12\x65\n\x12RequeueDeadLetters\x12&.seamfill.v1.RequeueDeadLettersRequest\x1a\'.seamfill.v1.RequeueDeadLettersResponse\x12S\n\x0cListDatasets\x12 .seamfill.v1.ListDatasetsRequest\x1a!.seamfill.v1.ListDatasetsResponse\x12<\n\x08GetStats\x12\x1c.seamfill.v1.GetStatsRequest\x1a\x12.seamfill.v1.Stats\x12J\n\tReconcile\x12\x1d.seamfill.v1.ReconcileRequest\x1a\x1e.seamfill.v1.ReconcileResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17seamfill/v1/admin.proto\x12\x0bseamfill.v1\x1a\x18seamfill/v1/common.proto\"G\n\x0fListJobsRequest\x12%\n\x06states\x18\x01 \x03(\x0e\x32\x15.seamfill.v1.JobState\x12\r\n\x05limit\x18\x02 \x01(\x05\"2\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.seamfill.v1.Job\"\x1c\n\nJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"3\n\x11ListLeasesRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"8\n\x12ListLeasesResponse\x12\"\n\x06leases\x18\x01 \x03(\x0b\x32\x12.seamfill.v1.Lease\"r\n\x06Worker\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0f\n\x07sources\x18\x02 \x03(\t\x12\x14\n\x0clast_seen_us\x18\x03 \x01(\x03\x12\x0e\n\x06leases\x18\x04 \x01(\x05\x12\x10\n\x08\x64raining\x18\x05 \x01(\x08\x12\x0c\n\x04rows\x18\x06 \x01(\x03\"\x14\n\x12ListWorkersRequest\";\n\x13ListWorkersResponse\x12$\n\x07workers\x18\x01 \x03(\x0b\x32\x13.seamfill.v1.Worker\"5\n\x12\x44rainWorkerRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0c\n\x04undo\x18\x02 \x01(\x08\"8\n\x16ListDeadLettersRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"=\n\x17ListDeadLettersResponse\x12\"\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x12.seamfill.v1.Chunk\";\n\x19RequeueDeadLettersRequest\x12\x11\n\tchunk_ids\x18\x01 \x03(\t\x12\x0b\n\x03\x61ll\x18\x02 \x01(\x08\".\n\x1aRequeueDeadLettersResponse\x12\x10\n\x08requeued\x18\x01 \x01(\x05\"\x15\n\x13ListDatasetsRequest\">\n\x14ListDatasetsResponse\x12&\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x14.seamfill.v1.Dataset\"\x11\n\x0fGetStatsRequest\"\xb7\x01\n\x0c\x44\x61tasetStats\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0e\n\x06queued\x18\x02 \x01(\x03\x12\x0e\n\x06leased\x18\x03 \x01(\x03\x12\x0f\n\x07\x62\x61\x63koff\x18\x04 \x01(\x03\x12\x0c\n\x04\x64\x65\x61\x64\x18\x05 \x01(\x03\x12\x11\n\trows_done\x18\x06 \x01(\x03\x12\x17\n\x0frows_per_second\x18\x07 \x01(\x01\x12\x13\n\x0b\x63hunks_done\x18\x08 \x01(\x03\x12\x16\n\x0elease_expiries\x18\t \x01(\x03\"m\n\x05Stats\x12+\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x19.seamfill.v1.DatasetStats\x12\x14\n\x0cjobs_running\x18\x02 \x01(\x03\x12\x0f\n\x07workers\x18\x03 \x01(\x03\x12\x10\n\x08\x61s_of_us\x18\x04 \x01(\x03\"^\n\x10ReconcileRequest\x12#\n\x06series\x18\x01 \x01(\x0b\x32\x13.seamfill.v1.Series\x12%\n\x05range\x18\x02 \x01(\x0b\x32\x16.seamfill.v1.TimeRange\"\x9a\x01\n\x11ReconcileResponse\x12\'\n\x07\x63overed\x18\x01 \x03(\x0b\x32\x16.seamfill.v1.TimeRange\x12\'\n\x07removed\x18\x02 \x03(\x0b\x32\x16.seamfill.v1.TimeRange\x12%\n\x05\x61\x64\x64\x65\x64\x18\x03 \x03(\x0b\x32\x16.seamfill.v1.TimeRange\x12\x0c\n\x04rows\x18\x04 \x01(\x03\x32\xb6\x07\n\x05\x41\x64min\x12G\n\x08ListJobs\x12\x1c.seamfill.v1.ListJobsRequest\x1a\x1d.seamfill.v1.ListJobsResponse\x12\x33\n\x06GetJob\x12\x17.seamfill.v1.JobRequest\x1a\x10.seamfill.v1.Job\x12\x35\n\x08PauseJob\x12\x17.seamfill.v1.JobRequest\x1a\x10.seamfill.v1.Job\x12\x36\n\tResumeJob\x12\x17.seamfill.v1.JobRequest\x1a\x10.seamfill.v1.Job\x12\x36\n\tCancelJob\x12\x17.seamfill.v1.JobRequest\x1a\x10.seamfill.v1.Job\x12M\n\nListLeases\x12\x1e.seamfill.v1.ListLeasesRequest\x1a\x1f.seamfill.v1.ListLeasesResponse\x12P\n\x0bListWorkers\x12\x1f.seamfill.v1.ListWorkersRequest\x1a .seamfill.v1.ListWorkersResponse\x12\x43\n\x0b\x44rainWorker\x12\x1f.seamfill.v1.DrainWorkerRequest\x1a\x13.seamfill.v1.Worker\x12\\\n\x0fListDeadLetters\x12#.seamfill.v1.ListDeadLettersRequest\x1a$.seamfill.v1.ListDeadLettersResponse\x12\x65\n\x12RequeueDeadLetters\x12&.seamfill.v1.RequeueDeadLettersRequest\x1a\'.seamfill.v1.RequeueDeadLettersResponse\x12S\n\x0cListDatasets\x12 .seamfill.v1.ListDatasetsRequest\x1a!.seamfill.v1.ListDatasetsResponse\x12<\n\x08GetStats\x12\x1c.seamfill.v1.GetStatsRequest\x1a\x12.seamfill.v1.Stats\x12J\n\tReconcile\x12\x1d.seamfill.v1.ReconcileRequest\x1a\x1e.seamfill.v1.ReconcileResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,29 +49,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTWORKERSRESPONSE']._serialized_start=470
   _globals['_LISTWORKERSRESPONSE']._serialized_end=529
   _globals['_DRAINWORKERREQUEST']._serialized_start=531
-  _globals['_DRAINWORKERREQUEST']._serialized_end=570
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=572
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=628
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=630
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=691
-  _globals['_REQUEUEDEADLETTERSREQUEST']._serialized_start=693
-  _globals['_REQUEUEDEADLETTERSREQUEST']._serialized_end=752
-  _globals['_REQUEUEDEADLETTERSRESPONSE']._serialized_start=754
-  _globals['_REQUEUEDEADLETTERSRESPONSE']._serialized_end=800
-  _globals['_LISTDATASETSREQUEST']._serialized_start=802
-  _globals['_LISTDATASETSREQUEST']._serialized_end=823
-  _globals['_LISTDATASETSRESPONSE']._serialized_start=825
-  _globals['_LISTDATASETSRESPONSE']._serialized_end=887
-  _globals['_GETSTATSREQUEST']._serialized_start=889
-  _globals['_GETSTATSREQUEST']._serialized_end=906
-  _globals['_DATASETSTATS']._serialized_start=909
-  _globals['_DATASETSTATS']._serialized_end=1092
-  _globals['_STATS']._serialized_start=1094
-  _globals['_STATS']._serialized_end=1203
-  _globals['_RECONCILEREQUEST']._serialized_start=1205
-  _globals['_RECONCILEREQUEST']._serialized_end=1299
-  _globals['_RECONCILERESPONSE']._serialized_start=1302
-  _globals['_RECONCILERESPONSE']._serialized_end=1456
-  _globals['_ADMIN']._serialized_start=1459
-  _globals['_ADMIN']._serialized_end=2409
+  _globals['_DRAINWORKERREQUEST']._serialized_end=584
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=586
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=642
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=644
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=705
+  _globals['_REQUEUEDEADLETTERSREQUEST']._serialized_start=707
+  _globals['_REQUEUEDEADLETTERSREQUEST']._serialized_end=766
+  _globals['_REQUEUEDEADLETTERSRESPONSE']._serialized_start=768
+  _globals['_REQUEUEDEADLETTERSRESPONSE']._serialized_end=814
+  _globals['_LISTDATASETSREQUEST']._serialized_start=816
+  _globals['_LISTDATASETSREQUEST']._serialized_end=837
+  _globals['_LISTDATASETSRESPONSE']._serialized_start=839
+  _globals['_LISTDATASETSRESPONSE']._serialized_end=901
+  _globals['_GETSTATSREQUEST']._serialized_start=903
+  _globals['_GETSTATSREQUEST']._serialized_end=920
+  _globals['_DATASETSTATS']._serialized_start=923
+  _globals['_DATASETSTATS']._serialized_end=1106
+  _globals['_STATS']._serialized_start=1108
+  _globals['_STATS']._serialized_end=1217
+  _globals['_RECONCILEREQUEST']._serialized_start=1219
+  _globals['_RECONCILEREQUEST']._serialized_end=1313
+  _globals['_RECONCILERESPONSE']._serialized_start=1316
+  _globals['_RECONCILERESPONSE']._serialized_end=1470
+  _globals['_ADMIN']._serialized_start=1473
+  _globals['_ADMIN']._serialized_end=2423
 # @@protoc_insertion_point(module_scope)

@@ -51,10 +51,12 @@ class AdminCalls:
         m = await self._call(self._admin.ListWorkers, admin_pb2.ListWorkersRequest())
         return [_worker(w) for w in m.workers]
 
-    async def drain_worker(self, worker_id: str) -> WorkerInfo:
+    async def drain_worker(self, worker_id: str, undo: bool = False) -> WorkerInfo:
+        """Drain a worker (it exits), or with ``undo`` let its id lease again."""
         return _worker(
             await self._call(
-                self._admin.DrainWorker, admin_pb2.DrainWorkerRequest(worker_id=worker_id)
+                self._admin.DrainWorker,
+                admin_pb2.DrainWorkerRequest(worker_id=worker_id, undo=undo),
             )
         )
 
