@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -153,3 +154,39 @@ def test_a_drain_can_be_undone_and_the_worker_leases_again(
     assert got.drain is False and len(got.leases) == 1
     help_text = CliRunner().invoke(admin, ["drain", "--help"], terminal_width=200).output
     assert "exits" in help_text and "undrain" in help_text
+
+
+def test_top_shows_jobs_workers_errors_and_the_queue_time_to_empty(
+    coordinator: RunningCoordinator,
+) -> None:
+    c = coordinator.client()
+    hour = 3_600_000_000
+    running = c.ensure_range(Series(coordinator.dataset, "TOPRUN"), TimeRange(0, 6 * hour))
+    paused = c.ensure_range(Series(coordinator.dataset, "TOPPAUSE"), TimeRange(0, 2 * hour))
+    assert running is not None and paused is not None
+    c.pause_job(paused.job_id)
+    got = c.acquire("top-w", max=2).leases
+    for lease in got:
+        c.complete("top-w", lease.lease_id, lease.token, rows=60)
+
+    def top(*extra: str) -> Any:
+        out = CliRunner().invoke(
+            admin,
+            [
+                *("top", "--once", "--interval", "0.3", "--json"),
+                *("--coordinator", coordinator.address, *extra),
+            ],
+        )
+        assert out.exit_code == 0, out.output
+        return json.loads(out.stdout)
+
+    view = top()
+    jobs = {j["job_id"]: j for j in view["jobs"]}
+    assert jobs[paused.job_id]["state"] == "paused" and jobs[paused.job_id]["eta_seconds"] is None
+    assert jobs[running.job_id]["chunks_done"] == 2 and jobs[running.job_id]["chunks_total"] == 6
+    (w,) = [w for w in view["worker_rows"] if w["worker_id"] == "top-w"]
+    assert w["leases"] == 0 and w["rows"] == 120
+    (row,) = view["datasets"]
+    assert "queue_time_to_empty_s" in row
+    only = top("--filter", "TOPPAUSE", "--sort", "progress")
+    assert [j["job_id"] for j in only["jobs"]] == [paused.job_id]

@@ -25,7 +25,7 @@ from seamfill.core.errors import (
     StorageError,
 )
 from seamfill.core.logs import log_event
-from seamfill.core.timeconv import to_range, to_us
+from seamfill.core.timeconv import to_range, to_us, us_to_text
 from seamfill.core.tracing import span, tracer
 from seamfill.core.types import Coverage, Dataset, Series, TimeRange
 from seamfill.sdk.backfill.inline import InlineBackfill
@@ -178,7 +178,7 @@ class AsyncSeamlessProvider:
                 raise CoordinatorUnavailable(
                     f"coverage of {st.series} cannot be checked: {st.reason}"
                 )
-            listing = ", ".join(f"[{g.start_us}, {g.end_us})" for g in st.gaps)
+            listing = ", ".join(_range_text(g) for g in st.gaps)
             raise MissingData(
                 f"{st.series} has {len(st.gaps)} gap(s) in the range: {listing}; "
                 "use AUTO_BACKFILL or SEAMLESS to fill them",
@@ -189,6 +189,7 @@ class AsyncSeamlessProvider:
         try:
             if st.strategy is Strategy.PARTIAL_FILL:
                 await self._backfill(st, wait=False)
+                st.note(_partial_note(st))
                 return
             filled = await self._backfill(st, wait=True)
         except CoordinatorUnavailable as e:
@@ -383,3 +384,19 @@ def _seconds(ms: int | None) -> float:
 
 
 __all__ = ["AsyncSeamlessProvider"]
+
+
+def _range_text(r: TimeRange) -> str:
+    return f"[{us_to_text(r.start_us)}, {us_to_text(r.end_us)})"
+
+
+def _partial_note(st: ReadState) -> str:
+    """Why a PARTIAL_FILL read lacks rows: what is missing and what was done about it."""
+    head = (
+        "nothing of the range is stored yet"
+        if not st.covered
+        else f"{len(st.gaps)} gap(s) not stored yet"
+    )
+    shown = ", ".join(_range_text(g) for g in st.gaps[:3]) + (" …" if len(st.gaps) > 3 else "")
+    job = f"backfill job {st.job_id} queued" if st.job_id else "no backfill job could be queued"
+    return f"partial fill: {head} ({shown}); {job}, not waited for (PARTIAL_FILL)"

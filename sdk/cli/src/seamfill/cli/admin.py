@@ -462,15 +462,37 @@ def stats_cmd(client: Any, as_json: bool) -> None:
 @click.option(
     "--iterations", type=click.IntRange(1), default=None, help="Refresh this many times, then exit."
 )
+@click.option(
+    "--sort",
+    type=click.Choice(_top.SORTS),
+    default="dataset",
+    show_default=True,
+    help="rows: highest rows/s first; queued: deepest queue first; progress: least done first; "
+    "eta: soonest first.",
+)
+@click.option(
+    "--filter",
+    "match",
+    default="",
+    help="Only datasets, jobs (id or series) and workers whose name contains this text.",
+)
 @_json_option
 @_client_cmd
 def top_cmd(
-    client: Any, interval: float, once: bool, iterations: int | None, as_json: bool
+    client: Any,
+    interval: float,
+    once: bool,
+    iterations: int | None,
+    sort: str,
+    match: str,
+    as_json: bool,
 ) -> None:
-    """A live view of the fleet: queue depth, leases, rows/s per dataset, stuck and dead chunks."""
+    """A live view of the fleet: per dataset queue depth, time to empty, leases, rows/s; jobs
+    with progress and ETA; workers with leases and rows/s; recent errors; stuck and dead
+    chunks."""
     if once:
         iterations = 1
-    sampler = _top.Sampler(client)
+    sampler = _top.Sampler(client, sort=sort, match=match)
     sampler.sample()
     console = _console()
     if as_json or iterations is not None:

@@ -16,9 +16,11 @@ from rich.table import Table
 from rich.text import Text
 
 from seamfill.cli import render as _render
+from seamfill.core.quoting import series_text
 
-# How many stuck leases and dead chunks the view lists by name.
+# How many stuck leases, dead chunks and errors the view lists by name; how many jobs.
 _SHOWN = 5
+_SHOWN_JOBS = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,40 @@ class DatasetRow:
     """Negative while the queue drains."""
     chunks_done: int
     lease_expiries: int
+    queue_time_to_empty_s: float | None = None
+    """Seconds until the queue is empty at the pace chunks completed between the two samples
+    (None while nothing completes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    """One job's line: progress, rate, and an ETA only while it runs."""
+
+    job_id: str
+    series: str
+    state: str
+    chunks_done: int
+    chunks_total: int
+    rows_per_second: float
+    eta_seconds: float | None
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    """One worker's line: leases held, rows/s between the samples, last seen."""
+
+    worker_id: str
+    leases: int
+    rows: int
+    rows_per_second: float
+    last_seen_us: int
+    draining: bool
+
+
+SORTS = ("dataset", "rows", "queued", "progress", "eta")
+"""``--sort`` keys: rows (rows/s, highest first), queued (deepest queue first), progress (least
+done first), eta (soonest first); dataset (default) keeps names in order and jobs newest first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +85,68 @@ class TopView:
     datasets: list[DatasetRow]
     stuck_leases: list[Any] = field(default_factory=list)
     dead_letters: list[Any] = field(default_factory=list)
+    jobs: list[JobRow] = field(default_factory=list)
+    worker_rows: list[WorkerRow] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    """The newest errors: dead letters' last errors and failed jobs'."""
 
 
 class Sampler:
-    """Keeps the previous sample so each new one can be turned into rates."""
+    """Keeps the previous sample so each new one can be turned into rates. ``match`` keeps only
+    rows whose dataset, series, job or worker id contains it; ``sort`` is one of :data:`SORTS`."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, sort: str = "dataset", match: str = "") -> None:
         self._client = client
         self._prev: dict[str, Any] = {}
         self._prev_at = 0.0
+        self._prev_rows: dict[str, int] = {}
+        self.sort, self.match = sort, match
+
+    def _keep(self, *texts: str) -> bool:
+        return not self.match or any(self.match in t for t in texts)
+
+    def _jobs(self) -> list[JobRow]:
+        rows = [
+            JobRow(
+                job_id=j.job_id,
+                series=series_text(j.series),
+                state=j.state.value,
+                chunks_done=j.progress.chunks_done,
+                chunks_total=j.progress.chunks_total,
+                rows_per_second=j.progress.rows_per_second,
+                eta_seconds=(
+                    j.progress.eta_seconds
+                    if j.state.value == "running" and j.progress.eta_seconds >= 0
+                    else None
+                ),
+                error=j.error,
+            )
+            for j in self._client.list_jobs(limit=200)
+            if self._keep(j.job_id, str(j.series))
+        ]
+        if self.sort == "rows":
+            rows.sort(key=lambda j: -j.rows_per_second)
+        elif self.sort == "progress":
+            rows.sort(key=lambda j: j.chunks_done / max(1, j.chunks_total))
+        elif self.sort == "eta":
+            rows.sort(key=lambda j: float("inf") if j.eta_seconds is None else j.eta_seconds)
+        return rows[:_SHOWN_JOBS]
+
+    def _workers(self, elapsed: float) -> list[WorkerRow]:
+        out = []
+        workers = self._client.list_workers()
+        for w in workers:
+            if not self._keep(w.worker_id):
+                continue
+            before = self._prev_rows.get(w.worker_id)
+            rate = (w.rows - before) / elapsed if before is not None and elapsed > 0 else 0.0
+            out.append(
+                WorkerRow(w.worker_id, w.leases, w.rows, max(0.0, rate), w.last_seen_us, w.draining)
+            )
+        self._prev_rows = {w.worker_id: w.rows for w in workers}
+        if self.sort == "rows":
+            out.sort(key=lambda w: -w.rows_per_second)
+        return out
 
     def sample(self) -> TopView:
         stats = self._client.get_stats()
@@ -70,13 +159,17 @@ class Sampler:
         elapsed = at - self._prev_at if self._prev else 0.0
         rows = []
         for d in sorted(stats.datasets, key=lambda d: d.dataset):
+            if not self._keep(d.dataset):
+                continue
             prev = self._prev.get(d.dataset)
             rate = float(d.rows_per_second)
-            change = 0.0
+            change, empty_in = 0.0, None
             if prev is not None and elapsed > 0:
                 if rate <= 0:
                     rate = max(0.0, (d.rows_done - prev.rows_done) / elapsed)
                 change = (d.queued - prev.queued) / elapsed
+                pace = (d.chunks_done - prev.chunks_done) / elapsed
+                empty_in = d.queued / pace if pace > 0 else (0.0 if not d.queued else None)
             rows.append(
                 DatasetRow(
                     dataset=d.dataset,
@@ -90,10 +183,17 @@ class Sampler:
                     queue_change_per_second=change,
                     chunks_done=d.chunks_done,
                     lease_expiries=d.lease_expiries,
+                    queue_time_to_empty_s=empty_in,
                 )
             )
+        if self.sort in ("rows", "queued"):
+            key = "rows_per_second" if self.sort == "rows" else "queued"
+            rows.sort(key=lambda r: -getattr(r, key))
         self._prev = {d.dataset: d for d in stats.datasets}
         self._prev_at = at
+        jobs = self._jobs()
+        errors = [f"{series_text(c.series)} {c.chunk_id}: {c.last_error}" for c in dead]
+        errors += [f"{j.job_id}: {j.error}" for j in jobs if j.error]
         return TopView(
             as_of_us=stats.as_of_us or now_us,
             jobs_running=stats.jobs_running,
@@ -101,6 +201,9 @@ class Sampler:
             datasets=rows,
             stuck_leases=expired[:_SHOWN],
             dead_letters=list(dead)[:_SHOWN],
+            jobs=jobs,
+            worker_rows=self._workers(elapsed),
+            errors=errors[:_SHOWN],
         )
 
 
@@ -134,6 +237,7 @@ def render(view: TopView) -> Group:
             "dataset",
             "queued",
             "queue",
+            "empty in",
             "leased",
             "backoff",
             "stuck",
@@ -148,6 +252,7 @@ def render(view: TopView) -> Group:
                 r.dataset,
                 r.queued,
                 _trend(r.queue_change_per_second),
+                _eta(r.queue_time_to_empty_s),
                 r.leased,
                 r.backoff,
                 Text(str(r.stuck), style="red" if r.stuck else ""),
@@ -160,12 +265,53 @@ def render(view: TopView) -> Group:
             for r in view.datasets
         ],
     )
-    parts: list[Any] = [head, datasets]
+    parts: list[Any] = [head, datasets, *_jobs_and_workers(view)]
+    if view.errors:
+        parts.append(_render.table("Recent errors", ("error",), [(e,) for e in view.errors]))
     if view.stuck_leases:
         parts.append(_render.leases_table(view.stuck_leases, view.as_of_us))
     if view.dead_letters:
         parts.append(_render.chunks_table("Dead letters (newest)", view.dead_letters))
     return Group(*parts)
+
+
+def _eta(seconds: float | None) -> str:
+    return "-" if seconds is None else _render.duration(seconds * 1_000_000)
+
+
+def _jobs_and_workers(view: TopView) -> list[Table]:
+    jobs = _render.table(
+        "Jobs",
+        ("job", "series", "state", "done", "progress", "rows/s", "ETA"),
+        [
+            (
+                j.job_id,
+                j.series,
+                j.state,
+                f"{j.chunks_done}/{j.chunks_total}",
+                f"{j.chunks_done / j.chunks_total:.0%}" if j.chunks_total else "-",
+                Text(_render.count(j.rows_per_second), style="cyan"),
+                _eta(j.eta_seconds),
+            )
+            for j in view.jobs
+        ],
+    )
+    workers = _render.table(
+        "Workers",
+        ("worker", "leases held", "rows/s", "rows", "last seen", "state"),
+        [
+            (
+                w.worker_id,
+                w.leases,
+                Text(_render.count(w.rows_per_second), style="cyan"),
+                w.rows,
+                _render.duration(max(0, view.as_of_us - w.last_seen_us)) + " ago",
+                "draining" if w.draining else "active",
+            )
+            for w in view.worker_rows
+        ],
+    )
+    return [jobs, workers]
 
 
 def stats_table(stats: Any) -> Group:

@@ -185,3 +185,22 @@ def us_to_text(us: int) -> str:
     seconds, micros = divmod(us, 1_000_000)
     t = _EPOCH + dt.timedelta(seconds=seconds)
     return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{micros:06d}Z" if micros else "Z")
+
+
+def duration_text(us: float) -> str:
+    """A short duration for people: ``950us``, ``12ms``, ``3.5s``, ``4m10s``, ``2h05m``."""
+    if us < 1_000:
+        return f"{max(0, int(us))}us"
+    if us < 1_000_000:
+        return f"{int(us // 1_000)}ms"
+    s = us / 1_000_000
+    if s < 60:
+        return f"{s:.1f}s"
+    m, sec = divmod(int(s), 60)
+    if m < 60:
+        return f"{m}m{sec:02d}s" if sec else f"{m}m"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h}h{m:02d}m" if m else f"{h}h"
+    d, h = divmod(h, 24)
+    return f"{d}d{h:02d}h" if h else f"{d}d"
