@@ -4,6 +4,7 @@ console's script polls it every 1.5 s)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -11,7 +12,7 @@ from aiohttp import web
 
 from seamfill.coordinator import views
 from seamfill.coordinator.service import Role, Runtime
-from seamfill.core import ranges, timeconv
+from seamfill.core import ranges
 from seamfill.core.errors import InvalidArgument
 from seamfill.core.logs import log_event
 from seamfill.core.quoting import series_text, shown
@@ -20,24 +21,28 @@ from seamfill.core.types import Priority, Series, TimeRange
 from . import pages, states, timeline
 
 log = logging.getLogger("seamfill.coordinator")
+RT_KEY = web.AppKey("rt", Runtime)
+"""Where the application keeps the replica's runtime."""
+ROLE_KEY = web.RequestKey("role", Role)
+"""The caller's role (absent: no token, or one refused)."""
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _DEFAULT_VIEW_US = 7 * 86_400_000_000
 _WIDTH = 960
 _DATASET_ROWS = 50
 
 
 def rt_of(request: web.Request) -> Runtime:
-    rt: Runtime = request.app["rt"]
-    return rt
+    return request.app[RT_KEY]
 
 
 def is_admin(request: web.Request) -> bool:
-    role = request.get("role")
+    role = request.get(ROLE_KEY)
     return role is not None and role >= Role.ADMIN
 
 
 def render(request: web.Request, title: str, body: str, live: bool = False) -> str:
     rt = rt_of(request)
-    role = request.get("role")
+    role = request.get(ROLE_KEY)
     name = role.name.lower() if role is not None else "none"
     refresh = pages.url(request.path, **dict(request.query), fragment="1") if live else ""
     return pages.layout(title, body, role=name, auth=rt.auth.enabled, live=refresh)
@@ -84,11 +89,31 @@ def view_of(request: web.Request, default: TimeRange) -> TimeRange:
     q = request.query
     if not q.get("start") and not q.get("end"):
         return default
-    start = timeconv.to_us(q.get("start") or default.start_us, "start")
-    end = timeconv.to_us(q.get("end") or default.end_us, "end")
+    start = _when(q.get("start"), default.start_us, "start")
+    end = _when(q.get("end"), default.end_us, "end")
     if end <= start:
         raise InvalidArgument(f"end ({q.get('end')!r}) is not after start ({q.get('start')!r})")
     return states.clamp(TimeRange(start, end))
+
+
+def _when(text: str | None, default: int, field: str) -> int:
+    """ISO-8601 (``2024-01-31``, ``2024-01-31T12:00:00Z``; UTC unless it names a zone) or
+    epoch microseconds. Parsed with the standard library: the SDK's parser loads pandas, whose
+    import would stall the coordinator's event loop for seconds on the first page."""
+    if not text:
+        return default
+    stripped = text.strip()
+    if stripped.lstrip("-").isdigit():
+        return int(stripped)
+    try:
+        t = dt.datetime.fromisoformat(stripped)
+    except ValueError as e:
+        raise InvalidArgument(
+            f"{field} = {text!r} is not a time: write it like 2024-01-31 or 2024-01-31T12:00:00Z"
+        ) from e
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return (t - _EPOCH) // dt.timedelta(microseconds=1)
 
 
 def _width(request: web.Request) -> int:

@@ -78,12 +78,13 @@ def role_of(rt: Runtime, request: web.Request) -> Role | None:
 
 @web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    rt: Runtime = request.app["rt"]
+    rt = request.app[handlers.RT_KEY]
     path = request.path
     if path.startswith("/static/") or path in ("/login", "/logout"):
         return await handler(request)
     role = role_of(rt, request)
-    request["role"] = role
+    if role is not None:
+        request[handlers.ROLE_KEY] = role
     if path.startswith("/api/"):
         return await _guard_action(rt, request, role, handler)
     if role is None:
@@ -132,7 +133,7 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
 
 def build_app(rt: Runtime) -> web.Application:
     app = web.Application(middlewares=[_errors, _auth], client_max_size=64 * 1024)
-    app["rt"] = rt
+    app[handlers.RT_KEY] = rt
     app.on_response_prepare.append(_headers)
     app.add_routes(
         [
@@ -154,12 +155,12 @@ def build_app(rt: Runtime) -> web.Application:
 
 
 async def login_form(request: web.Request) -> web.Response:
-    rt: Runtime = request.app["rt"]
+    rt = request.app[handlers.RT_KEY]
     return handlers.html(handlers.render(request, "Log in", handlers.login_body(rt, "")))
 
 
 async def login(request: web.Request) -> web.Response:
-    rt: Runtime = request.app["rt"]
+    rt = request.app[handlers.RT_KEY]
     form = await request.post()
     token = str(form.get("token", "")).strip()
     role = rt.auth.role_of([("authorization", f"Bearer {token}")]) if token else None
