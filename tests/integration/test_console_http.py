@@ -118,3 +118,14 @@ def test_a_bad_time_is_a_400_naming_the_field(console: RunningCoordinator) -> No
     assert status == 400 and "start = &#x27;yesterday&#x27; is not a time" in page, page
     status, _, page = _call(console, "/series?series=no-slash", READER)
     assert status == 400 and "DATASET/SYMBOL" in page
+
+
+def test_a_taken_console_port_is_a_precise_error(
+    console: RunningCoordinator, redis_url: str, key_prefix: str
+) -> None:
+    from seamfill.core.errors import SeamfillError
+
+    cfg = build_config(redis_url, key_prefix + "b:")
+    with pytest.raises(SeamfillError) as e:
+        start_coordinator(cfg, ui_port=console.server.ui_port)
+    assert "pick another --ui-port" in e.value.message

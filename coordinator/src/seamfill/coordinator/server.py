@@ -118,8 +118,13 @@ class Coordinator:
         await self._set_serving(True)
         await self.hub.start()
         if self.ui_port is not None:
-            self.console = Console(self.runtime, self.host, self.ui_port)
-            self.ui_port = await self.console.start()
+            console = Console(self.runtime, self.host, self.ui_port)
+            try:
+                self.ui_port = await console.start()
+            except SeamfillError:
+                await self.stop(grace=0)
+                raise
+            self.console = console
         self._tasks.append(asyncio.create_task(self._reaper(), name="seamfill-reaper"))
         self._tasks.append(asyncio.create_task(self._flusher(), name="seamfill-flush"))
         if self.metrics_port:
