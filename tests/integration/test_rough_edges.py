@@ -168,6 +168,8 @@ def test_top_shows_jobs_workers_errors_and_the_queue_time_to_empty(
     got = c.acquire("top-w", max=2).leases
     for lease in got:
         c.complete("top-w", lease.lease_id, lease.token, rows=60)
+    # Replicas add workers' rows to Redis once a second.
+    wait_for(lambda: any(w.rows == 120 for w in c.list_workers()), 10)
 
     def top(*extra: str) -> Any:
         out = CliRunner().invoke(

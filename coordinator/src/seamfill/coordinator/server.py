@@ -113,18 +113,19 @@ class Coordinator:
                 f"cannot listen on {address}: the port is taken or the address is not local; "
                 "pick another --host/--port"
             ) from cause
-        await server.start()
-        self.server = server
-        await self._set_serving(True)
-        await self.hub.start()
         if self.ui_port is not None:
+            # Bound before the gRPC server starts: a taken port leaves nothing running.
             console = Console(self.runtime, self.host, self.ui_port)
             try:
                 self.ui_port = await console.start()
             except SeamfillError:
-                await self.stop(grace=0)
+                await server.stop(None)
                 raise
             self.console = console
+        await server.start()
+        self.server = server
+        await self._set_serving(True)
+        await self.hub.start()
         self._tasks.append(asyncio.create_task(self._reaper(), name="seamfill-reaper"))
         self._tasks.append(asyncio.create_task(self._flusher(), name="seamfill-flush"))
         if self.metrics_port:
