@@ -1,0 +1,72 @@
+"""1, 2, 4, 8 and 16 concurrent readers of covered series, as threads and as processes, against
+the `make services` QuestDB and one with the server's stock limit of 2 concurrent exports: no read
+fails because the server is busy, and each read says how it reached storage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from seamfill.sdk.types import Series, TimeRange
+from tests.coordinator_fixtures import RunningCoordinator
+from tests.integration.test_sdk_fleet import TestWorker
+from tests.sdk_readers import run_readers
+from tests.sdk_support import MIN, T0, drop_table
+
+pytestmark = pytest.mark.integration
+
+LEVELS = (1, 2, 4, 8, 16)
+READS_PER_LEVEL = 200
+BARS = 60
+
+
+async def _covered(coordinator: RunningCoordinator, questdb_url: str, symbol: str) -> None:
+    w = TestWorker(coordinator.address, questdb_url)
+    try:
+        await w.fill(Series(coordinator.dataset, symbol), TimeRange(T0, T0 + BARS * MIN))
+    finally:
+        await w.aclose()
+
+
+def _settings(coordinator: RunningCoordinator, url: str, dsn: str) -> dict[str, Any]:
+    return {
+        "coordinator_url": coordinator.address,
+        "questdb_url": url,
+        "questdb_dsn": dsn,
+        "dataset": coordinator.dataset,
+        "strategy": "fail_fast",
+        "cache_bytes": 0,
+    }
+
+
+async def _run(
+    coordinator: RunningCoordinator, url: str, dsn: str, symbol: str, *, processes: bool
+) -> None:
+    await _covered(coordinator, url, symbol)
+    kw = _settings(coordinator, url, dsn)
+    try:
+        for n in LEVELS:
+            report = run_readers(
+                n, READS_PER_LEVEL, kw, symbol, (T0, T0 + BARS * MIN), BARS, processes=processes
+            )
+            assert report.errors == [], (n, len(report.errors), report.errors[:3])
+            assert report.reads >= READS_PER_LEVEL and report.rows == report.reads * BARS
+            assert sum(report.paths.values()) == report.reads
+    finally:
+        drop_table(url, coordinator.config.datasets[coordinator.dataset].table)
+
+
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
+async def test_concurrent_readers_never_fail_on_a_stock_limit_questdb(
+    coordinator: RunningCoordinator, stock_questdb: tuple[str, str], processes: bool
+) -> None:
+    url, dsn = stock_questdb
+    await _run(coordinator, url, dsn, "a,b 'q' \"x\"\n✓", processes=processes)
+
+
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
+async def test_concurrent_readers_never_fail_on_the_services_questdb(
+    coordinator: RunningCoordinator, questdb_url: str, questdb_dsn: str, processes: bool
+) -> None:
+    await _run(coordinator, questdb_url, questdb_dsn, "LOAD-USDT", processes=processes)
