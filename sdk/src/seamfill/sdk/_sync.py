@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
@@ -56,9 +56,37 @@ class SeamlessProvider:
         """See :meth:`AsyncSeamlessProvider.read`."""
         return self._call(self.aio.read(start, end, node_id=node_id, interval=interval))
 
-    def fetch(self, start: Any, end: Any, *, node_id: str, interval: Any = None) -> pd.DataFrame:
+    def fetch(
+        self, start: Any, end: Any, *, node_id: str, interval: Any = None, output: str = "pandas"
+    ) -> Any:
         """See :meth:`AsyncSeamlessProvider.fetch`."""
-        return self._call(self.aio.fetch(start, end, node_id=node_id, interval=interval))
+        return self._call(
+            self.aio.fetch(start, end, node_id=node_id, interval=interval, output=output)
+        )
+
+    def iter_batches(
+        self,
+        start: Any,
+        end: Any,
+        *,
+        node_id: str,
+        interval: Any = None,
+        batch_rows: int = 100_000,
+        output: str = "arrow",
+    ) -> Iterator[Any]:
+        """See :meth:`AsyncSeamlessProvider.iter_batches`; a plain iterator."""
+        agen = self.aio.iter_batches(
+            start, end, node_id=node_id, interval=interval, batch_rows=batch_rows, output=output
+        )
+        try:
+            while True:
+                try:
+                    yield self._call(agen.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:
+            if not self._closed:
+                self._call(agen.aclose())
 
     def coverage(
         self, start: Any = None, end: Any = None, *, node_id: str, interval: Any = None
