@@ -54,27 +54,39 @@ def read_many(
     return out
 
 
+def warm() -> int:
+    """Import the read path in a pool process (so a level's readers start together)."""
+    import os
+
+    import seamfill.sdk.provider  # noqa: F401
+
+    return os.getpid()
+
+
+def reader_pool(size: int, *, processes: bool) -> concurrent.futures.Executor:
+    """``size`` reader threads, or ``size`` separate (spawned, warmed) processes."""
+    if not processes:
+        return concurrent.futures.ThreadPoolExecutor(max_workers=size)
+    ctx = multiprocessing.get_context("spawn")
+    pool = concurrent.futures.ProcessPoolExecutor(max_workers=size, mp_context=ctx)
+    pids = {f.result(timeout=240) for f in [pool.submit(warm) for _ in range(size)]}
+    assert len(pids) >= 1
+    return pool
+
+
 def run_readers(
+    pool: concurrent.futures.Executor,
     n: int,
     total_reads: int,
     settings_kw: dict[str, Any],
     node_id: str,
     rng: tuple[int, int],
     expect: int,
-    *,
-    processes: bool,
 ) -> ReaderReport:
-    """``n`` concurrent readers sharing at least ``total_reads`` reads between them."""
+    """``n`` concurrent readers from ``pool`` sharing at least ``total_reads`` reads."""
     per = -(-total_reads // n)
-    pool: concurrent.futures.Executor
-    if processes:
-        ctx = multiprocessing.get_context("spawn")
-        pool = concurrent.futures.ProcessPoolExecutor(max_workers=n, mp_context=ctx)
-    else:
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=n)
     report = ReaderReport()
-    with pool:
-        futures = [pool.submit(read_many, settings_kw, node_id, rng, expect, per) for _ in range(n)]
-        for f in futures:
-            report.add(f.result(timeout=240))
+    futures = [pool.submit(read_many, settings_kw, node_id, rng, expect, per) for _ in range(n)]
+    for f in futures:
+        report.add(f.result(timeout=240))
     return report

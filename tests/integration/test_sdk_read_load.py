@@ -4,6 +4,7 @@ fails because the server is busy, and each read says how it reached storage."""
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from seamfill.sdk.types import Series, TimeRange
 from tests.coordinator_fixtures import RunningCoordinator
 from tests.integration.test_sdk_fleet import TestWorker
-from tests.sdk_readers import run_readers
+from tests.sdk_readers import reader_pool, run_readers
 from tests.sdk_support import MIN, T0, drop_table
 
 pytestmark = pytest.mark.integration
@@ -46,15 +47,21 @@ async def _run(
     await _covered(coordinator, url, symbol)
     kw = _settings(coordinator, url, dsn)
     try:
-        for n in LEVELS:
-            report = run_readers(
-                n, READS_PER_LEVEL, kw, symbol, (T0, T0 + BARS * MIN), BARS, processes=processes
-            )
-            assert report.errors == [], (n, len(report.errors), report.errors[:3])
-            assert report.reads >= READS_PER_LEVEL and report.rows == report.reads * BARS
-            assert sum(report.paths.values()) == report.reads
+        with reader_pool(max(LEVELS), processes=processes) as pool:
+            for n in LEVELS:
+                _level(pool, n, kw, symbol)
     finally:
         drop_table(url, coordinator.config.datasets[coordinator.dataset].table)
+
+
+def _level(pool: Executor, n: int, kw: dict[str, Any], symbol: str) -> None:
+    report = run_readers(pool, n, READS_PER_LEVEL, kw, symbol, (T0, T0 + BARS * MIN), BARS)
+    assert report.errors == [], (n, len(report.errors), report.errors[:3])
+    assert report.reads >= READS_PER_LEVEL and report.rows == report.reads * BARS
+    # Every read says how it reached storage.
+    assert sum(report.paths.values()) == report.reads
+    assert set(report.paths) <= {"http", "pgwire"}, report.paths
+    print(f"{n} readers: {dict(report.paths)}, {report.retried} retried")
 
 
 @pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])

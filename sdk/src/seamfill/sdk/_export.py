@@ -111,51 +111,67 @@ class BarExporter:
     ) -> tuple[pa.Table, ReadPath]:
         """Rows of ``symbol`` in ``rng`` (``ts`` and prices; no symbol column), ordered by ts.
 
-        ``deadline`` is a ``time.monotonic()`` instant; retries stop before it.
+        ``deadline`` is a ``time.monotonic()`` instant; attempts and retries stop before it.
         """
         small = self.policy.pgwire_dsn is not None and rows_hint <= self.policy.pgwire_max_rows
         retries = 0
         last = ""
         for attempt in range(self.policy.max_attempts):
-            got = self.slots.acquire(blocking=False)
-            if not got and small:
-                return self._pg(table, symbol, rng), ReadPath("pgwire", retries, "export slots busy")
-            if not got:
-                got = self.slots.acquire(timeout=_left(deadline, 30.0))
-            if not got:
-                raise StorageSaturated(
-                    f"no export slot to {self.url} came free before the deadline "
-                    f"({self.policy.max_concurrent_exports} per process): storage was saturated"
-                )
             try:
-                return self._http(table, symbol, rng), ReadPath("http", retries)
+                table, path, why = self._attempt(table, symbol, rng, small, deadline)
+                turned_away = int(path == "pgwire" and why.startswith("HTTP"))
+                return table, ReadPath(path, retries + turned_away, why[:200])
             except _Busy as busy:
+                retries += 1
                 last = busy.text
-            finally:
-                self.slots.release()
-            retries += 1
-            if small:
-                log_event(logger, "seamless.storage.pgwire", reason=last[:80])
-                return self._pg(table, symbol, rng), ReadPath("pgwire", retries, last[:200])
             pause = self._rand.uniform(0, min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempt))
-            if _left(deadline, None) is not None and _left(deadline, 0.0) < pause + _MIN_ATTEMPT_S:
+            if deadline is not None and _left(deadline, 0.0) < pause + _MIN_ATTEMPT_S:
                 break
             log_event(logger, "seamless.storage.retry", attempt=attempt + 1, reason=last[:80])
             time.sleep(pause)
-        if self.policy.pgwire_dsn is not None:
-            return self._pg(table, symbol, rng), ReadPath("pgwire", retries, last[:200])
+        if self.policy.pgwire_dsn is not None and not small and _left(deadline, 1.0) > 0:
+            try:
+                return self._pg(table, symbol, rng, deadline), ReadPath("pgwire", retries, last)
+            except _Busy as busy:
+                last = busy.text
         raise StorageSaturated(
             f"QuestDB at {self.url} stayed saturated through {retries} attempt(s) ({last[:200]}): "
             "raise http.export.connection.limit, or give questdb_dsn so reads can use PGWire"
         )
 
+    def _attempt(
+        self, table: str, symbol: str, rng: TimeRange, small: bool, deadline: float | None
+    ) -> tuple[pa.Table, str, str]:
+        """One try: an export slot and ``/exp``; PGWire for a small read HTTP cannot take now.
+
+        Returns the rows, the path and why PGWire was taken (``""`` for HTTP)."""
+        got = self.slots.acquire(blocking=False)
+        if not got and small:
+            why = f"all {self.policy.max_concurrent_exports} export slots of this process busy"
+            return self._pg(table, symbol, rng, deadline), "pgwire", why
+        if not got and not self.slots.acquire(timeout=_left(deadline, 30.0)):
+            raise _Busy(
+                f"no export slot came free ({self.policy.max_concurrent_exports} per process)"
+            )
+        try:
+            return self._http(table, symbol, rng, deadline), "http", ""
+        except _Busy as busy:
+            if not small:
+                raise
+            why = f"HTTP export busy ({busy.text})"
+            log_event(logger, "seamless.storage.pgwire", reason=busy.text[:80])
+        finally:
+            self.slots.release()
+        return self._pg(table, symbol, rng, deadline), "pgwire", why
+
     # -- HTTP ---------------------------------------------------------------------------------
 
-    def _http(self, table: str, symbol: str, rng: TimeRange) -> pa.Table:
+    def _http(self, table: str, symbol: str, rng: TimeRange, deadline: float | None) -> pa.Table:
         params = {"query": bars_query(table, symbol, rng), "fmt": "parquet"}
+        timeout = httpx.Timeout(_left(deadline, self.http.timeout.read))
         try:
             with (
-                self.http.stream("GET", f"{self.url}/exp", params=params) as resp,
+                self.http.stream("GET", f"{self.url}/exp", params=params, timeout=timeout) as resp,
                 tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool,
             ):
                 if resp.status_code in RETRY_STATUS:
@@ -173,7 +189,12 @@ class BarExporter:
                 if head != b"PAR1":
                     return _csv_table(spool.read())
                 return _conform(pq.read_table(spool))
-        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as e:
+        except (
+            httpx.ConnectError,
+            httpx.RemoteProtocolError,
+            httpx.ReadError,
+            httpx.TimeoutException,
+        ) as e:
             raise _Busy(f"{type(e).__name__}: {e}") from e
         except httpx.HTTPError as e:
             raise StorageError(
@@ -183,7 +204,7 @@ class BarExporter:
 
     # -- PGWire -------------------------------------------------------------------------------
 
-    def _pg(self, table: str, symbol: str, rng: TimeRange) -> pa.Table:
+    def _pg(self, table: str, symbol: str, rng: TimeRange, deadline: float | None) -> pa.Table:
         import psycopg
 
         assert self.policy.pgwire_dsn is not None
@@ -193,14 +214,19 @@ class BarExporter:
         )
         start = pa.scalar(rng.start_us, pa.timestamp("us", tz="UTC")).as_py()
         end = pa.scalar(rng.end_us, pa.timestamp("us", tz="UTC")).as_py()
+        wait = max(1, int(_left(deadline, 30.0)))
         try:
-            with psycopg.connect(self.policy.pgwire_dsn, autocommit=True) as conn:
-                cur = conn.cursor(binary=True)
+            with psycopg.connect(
+                self.policy.pgwire_dsn, autocommit=True, connect_timeout=wait
+            ) as c:
+                cur = c.cursor(binary=True)
                 cur.execute(sql, (symbol, start, end))
                 rows = cur.fetchall()
+        except psycopg.OperationalError as e:
+            raise _Busy(f"PGWire: {e}") from e
         except psycopg.Error as e:
             raise StorageError(f"QuestDB PGWire read failed: {e}") from e
-        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in ARROW_SCHEMA]
+        columns: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * len(ARROW_SCHEMA)
         ts = pa.array(columns[0], pa.timestamp("us"))
         arrays = [ts.cast(pa.timestamp("us", tz="UTC"))]
         arrays += [pa.array(col, pa.float64()) for col in columns[1:]]

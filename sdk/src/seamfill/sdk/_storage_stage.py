@@ -47,9 +47,7 @@ def check_fetch_budget(st: ReadState) -> None:
     if bars > s.max_fetch_rows:
         over.append(f"{bars:,} bars > max_fetch_rows = {s.max_fetch_rows:,}")
     if bars * BYTES_PER_BAR > s.max_fetch_bytes:
-        over.append(
-            f"~{bars * BYTES_PER_BAR:,} bytes > max_fetch_bytes = {s.max_fetch_bytes:,}"
-        )
+        over.append(f"~{bars * BYTES_PER_BAR:,} bytes > max_fetch_bytes = {s.max_fetch_bytes:,}")
     if over:
         raise InvalidArgument(
             f"fetch of {st.series} over {st.hist} may return {'; '.join(over)}: read it in "

@@ -7,8 +7,6 @@ import threading
 from collections.abc import Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import pandas as pd
-
 from seamfill.sdk.errors import InvalidArgument
 from seamfill.sdk.result import SeamlessResult
 from seamfill.sdk.settings import SeamlessSettings

@@ -83,7 +83,7 @@ async def _read_piece(provider: AsyncSeamlessProvider, st: ReadState, rng: TimeR
     exporter = provider.exporter
 
     def read() -> pa.Table:
-        table, how = exporter.read(
+        table, _ = exporter.read(
             st.dataset.table,
             st.series.symbol,
             rng,

@@ -108,7 +108,12 @@ class AsyncSeamlessProvider:
         from seamfill.sdk.batches import iter_batches
 
         return iter_batches(
-            self, start, end, node_id=node_id, interval=interval, batch_rows=batch_rows,
+            self,
+            start,
+            end,
+            node_id=node_id,
+            interval=interval,
+            batch_rows=batch_rows,
             output=output,
         )
 
