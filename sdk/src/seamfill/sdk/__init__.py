@@ -48,7 +48,9 @@ _EXPORTS: dict[str, str] = {
     "Series": "types",
     "Severity": "conformance",
     "StorageError": "errors",
+    "StorageSaturated": "errors",
     "Strategy": "settings",
+    "StreamInput": "stream",
     "SyntheticFetcher": "fetchers",
     "TimeRange": "types",
 }
@@ -86,7 +88,9 @@ __all__ = [
     "Series",
     "Severity",
     "StorageError",
+    "StorageSaturated",
     "Strategy",
+    "StreamInput",
     "SyntheticFetcher",
     "TimeRange",
 ]
@@ -126,6 +130,7 @@ if TYPE_CHECKING:
         SeamfillError,
         SeamlessSLAExceeded,
         StorageError,
+        StorageSaturated,
     )
     from seamfill.sdk.fetchers import Fetcher, SyntheticFetcher
     from seamfill.sdk.fingerprint import Fingerprint
@@ -134,4 +139,5 @@ if TYPE_CHECKING:
     from seamfill.sdk.result import SeamlessMeta, SeamlessResult
     from seamfill.sdk.settings import SeamlessSettings, Strategy
     from seamfill.sdk.sla import OnBreach, SLAPolicy
+    from seamfill.sdk.stream import StreamInput
     from seamfill.sdk.types import Coverage, Dataset, Series, TimeRange

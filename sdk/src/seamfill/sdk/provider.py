@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from seamfill.sdk._read import ReadState, finish, local_dataset, read_live, resolve_series
-from seamfill.sdk._storage_stage import make_exporter, read_storage
+from seamfill.sdk._storage_stage import check_fetch_budget, make_exporter, read_storage
 from seamfill.sdk.cache import ReadCache
 from seamfill.sdk.errors import (
     CoordinatorUnavailable,
@@ -186,6 +186,7 @@ class AsyncSeamlessProvider:
 
     async def _read(self, st: ReadState, interval: Any) -> SeamlessResult:
         await self._plan(st, interval)
+        check_fetch_budget(st)  # before any backfill: a range too large to fetch is not filled
         cached = self.cache.get(st.series, st.want) if st.hist == st.want else None
         if cached is not None and not st.degraded:
             CACHE_HITS.inc()
