@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 HOSTILE = [
     "a,b c=d",
-    "it's \"quoted\"",
+    'it\'s "quoted"',
     "line\nbreak\ttab",
     "ünïcödé-₿-🚀",
     "'; DROP TABLE x; --",
@@ -103,9 +103,7 @@ async def test_iter_batches_yields_bounded_pieces_of_every_covered_bar(
     kinds = {"arrow": pa.RecordBatch, "pandas": pd.DataFrame, "polars": pl.DataFrame}
     assert all(isinstance(b, kinds[output]) for b in pieces)
     assert len(pieces) == 5 and all(len(b) <= 128 for b in pieces)
-    frames = [
-        b.to_pandas() if output != "pandas" else b for b in pieces
-    ]
+    frames = [b.to_pandas() if output != "pandas" else b for b in pieces]
     got = pd.concat(frames, ignore_index=True)
     assert _ts_us(got["ts"]) == _ts_us(whole["ts"])
     assert set(got["symbol"].astype(str)) == {symbol}
