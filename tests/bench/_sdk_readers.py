@@ -31,7 +31,8 @@ def _query(table: str, rows: int, start: int = 0) -> str:
     a, b = T0_US + start * MINUTE_US, T0_US + (start + rows) * MINUTE_US
     return (
         f'SELECT ts, symbol, open, high, low, close, volume FROM "{table}" '
-        f"WHERE symbol = '{SYMBOL}' AND ts >= '{us_to_iso(a)}' AND ts < '{us_to_iso(b)}' ORDER BY ts"
+        f"WHERE symbol = '{SYMBOL}' AND ts >= '{us_to_iso(a)}' AND ts < '{us_to_iso(b)}' "
+        "ORDER BY ts"
     )
 
 
