@@ -33,6 +33,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from seamfill.sdk._parquet import parquet_frame
 from seamfill.sdk.conformance import PRICE_COLUMNS
 from seamfill.sdk.errors import StorageError, StorageSaturated
 from seamfill.sdk.logs import log_event
@@ -107,9 +108,18 @@ class BarExporter:
         self.http.close()
 
     def read(
-        self, table: str, symbol: str, rng: TimeRange, *, rows_hint: int, deadline: float | None
-    ) -> tuple[pa.Table, ReadPath]:
-        """Rows of ``symbol`` in ``rng`` (``ts`` and prices; no symbol column), ordered by ts.
+        self,
+        table: str,
+        symbol: str,
+        rng: TimeRange,
+        *,
+        rows_hint: int,
+        deadline: float | None,
+        frame: bool = False,
+    ) -> tuple[Any, ReadPath]:
+        """Rows of ``symbol`` in ``rng`` (``ts`` and prices; no symbol column), ordered by ts:
+        a ``pyarrow.Table``, or with ``frame`` a pandas frame when that is cheaper to build
+        straight from the answer (callers convert an Arrow table they get).
 
         ``deadline`` is a ``time.monotonic()`` instant; attempts and retries stop before it.
         """
@@ -118,9 +128,9 @@ class BarExporter:
         last = ""
         for attempt in range(self.policy.max_attempts):
             try:
-                table, path, why = self._attempt(table, symbol, rng, small, deadline)
+                data, path, why = self._attempt(table, symbol, rng, small, deadline, frame)
                 turned_away = int(path == "pgwire" and why.startswith("HTTP"))
-                return table, ReadPath(path, retries + turned_away, why[:200])
+                return data, ReadPath(path, retries + turned_away, why[:200])
             except _Busy as busy:
                 retries += 1
                 last = busy.text
@@ -140,8 +150,14 @@ class BarExporter:
         )
 
     def _attempt(
-        self, table: str, symbol: str, rng: TimeRange, small: bool, deadline: float | None
-    ) -> tuple[pa.Table, str, str]:
+        self,
+        table: str,
+        symbol: str,
+        rng: TimeRange,
+        small: bool,
+        deadline: float | None,
+        frame: bool,
+    ) -> tuple[Any, str, str]:
         """One try: an export slot and ``/exp``; PGWire for a small read HTTP cannot take now.
 
         Returns the rows, the path and why PGWire was taken (``""`` for HTTP)."""
@@ -154,7 +170,7 @@ class BarExporter:
                 f"no export slot came free ({self.policy.max_concurrent_exports} per process)"
             )
         try:
-            return self._http(table, symbol, rng, deadline), "http", ""
+            return self._http(table, symbol, rng, deadline, frame), "http", ""
         except _Busy as busy:
             if not small:
                 raise
@@ -166,7 +182,9 @@ class BarExporter:
 
     # -- HTTP ---------------------------------------------------------------------------------
 
-    def _http(self, table: str, symbol: str, rng: TimeRange, deadline: float | None) -> pa.Table:
+    def _http(
+        self, table: str, symbol: str, rng: TimeRange, deadline: float | None, frame: bool
+    ) -> Any:
         params = {"query": bars_query(table, symbol, rng), "fmt": "parquet"}
         timeout = httpx.Timeout(_left(deadline, self.http.timeout.read))
         try:
@@ -188,6 +206,8 @@ class BarExporter:
                 spool.seek(0)
                 if head != b"PAR1":
                     return _csv_table(spool.read())
+                if frame:
+                    return parquet_frame(spool)
                 return _conform(pq.read_table(spool))
         except (
             httpx.ConnectError,

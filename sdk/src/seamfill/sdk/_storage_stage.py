@@ -17,7 +17,7 @@ from seamfill.sdk._read import ReadState
 from seamfill.sdk.errors import InvalidArgument, SeamlessSLAExceeded, StorageError, StorageSaturated
 from seamfill.sdk.formats import arrow_to_pandas
 from seamfill.sdk.settings import SeamlessSettings
-from seamfill.sdk.storage import StorageReader, _table_missing, empty_bars
+from seamfill.sdk.storage import StorageReader, _table_missing, empty_bars, with_symbol
 from seamfill.sdk.types import TimeRange
 
 BYTES_PER_BAR = 48
@@ -63,12 +63,13 @@ def read_frame(
     if rng.empty:
         return empty_bars(st.series.symbol)
     try:
-        table, how = exporter.read(
+        data, how = exporter.read(
             st.dataset.table,
             st.series.symbol,
             rng,
             rows_hint=bars_in(rng, st.dataset.interval_us),
             deadline=deadline,
+            frame=True,
         )
     except StorageError as e:
         if _table_missing(e):
@@ -78,7 +79,9 @@ def read_frame(
     st.storage_retries += how.retries
     if how.path == "pgwire":
         st.note(f"read over PGWire: {how.reason}")
-    return arrow_to_pandas(table, st.series.symbol)
+    if isinstance(data, pd.DataFrame):
+        return with_symbol(data, st.series.symbol)
+    return arrow_to_pandas(data, st.series.symbol)
 
 
 async def read_storage(exporter: BarExporter, st: ReadState, on_breach: object) -> pd.DataFrame:
