@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 MINUTE_US = 60_000_000
-T0_US = 1_704_067_200_000_000
+T0_US = 946_684_800_000_000  # 2000-01-01: 10M minutes later is still the past
 SYMBOL = "BTC-USDT"
 
 

@@ -8,6 +8,8 @@ One table of 10M covered 1-minute bars, loaded once with ``Sender.dataframe``. F
   ``sdk_vs_fastest`` is the fastest floor's median time ÷ the SDK's (goal >= 0.9);
   ``rss_over_frame`` is the read's peak RSS above its start ÷ the frame's bytes (goal <= 1.5).
 - ``batches``: ``iter_batches`` over the 10M rows, 100k bars a piece: peak RSS ÷ one piece.
+- ``paths``: one reader, HTTP ``/exp`` Parquet vs PGWire binary at 1k-1M rows (the crossover
+  behind ``pgwire_max_rows``).
 - ``concurrency``: 1-16 readers in separate processes, each 20 reads of 10k bars, started
   together: aggregate rows/s of the SDK ÷ psycopg binary at the same concurrency, and errors.
 """
@@ -103,6 +105,37 @@ def _batches(cfg: dict[str, Any], table: str) -> dict[str, Any]:
     }
 
 
+def _paths(cfg: dict[str, Any], table: str) -> dict[str, Any]:
+    """HTTP ``/exp`` Parquet vs PGWire (binary) for one reader, by size: where PGWire stops
+    being the faster path is the default of ``pgwire_max_rows``."""
+    from seamfill.sdk._export import BarExporter, ExportPolicy
+    from seamfill.sdk.types import TimeRange
+
+    ex = BarExporter(cfg["url"], ExportPolicy(pgwire_dsn=cfg["dsn"]))
+    out: dict[str, Any] = {}
+    try:
+        for rows in (1_000, 10_000, 100_000, 300_000, 1_000_000):
+            rng = TimeRange(T0_US, T0_US + rows * 60_000_000)
+            times: dict[str, list[float]] = {"http": [], "pgwire": []}
+            for r in range(3):
+                for path in ("http", "pgwire") if r % 2 == 0 else ("pgwire", "http"):
+                    t0 = time.perf_counter()
+                    if path == "http":
+                        ex._http(table, SYMBOL, rng, None, True)
+                    else:
+                        ex._pg(table, SYMBOL, rng, None)
+                    times[path].append(time.perf_counter() - t0)
+            med = {k: statistics.median(v) for k, v in times.items()}
+            out[str(rows)] = {
+                "http_s": round(med["http"], 4),
+                "pgwire_s": round(med["pgwire"], 4),
+                "pgwire_vs_http": round(med["http"] / med["pgwire"], 2),
+            }
+    finally:
+        ex.close()
+    return out
+
+
 def _concurrency(cfg: dict[str, Any], table: str) -> dict[str, Any]:
     from tests.bench._sdk_readers import timed_reads, warm
 
@@ -135,15 +168,21 @@ def _concurrency(cfg: dict[str, Any], table: str) -> dict[str, Any]:
 def run() -> dict[str, Any]:
     table = f"sdkbench_{uuid.uuid4().hex[:8]}"
     cfg = {"url": QUESTDB_URL, "dsn": QUESTDB_DSN}
-    phases = os.environ.get("SEAMFILL_BENCH_SDK_PHASES", "concurrency,single,batches").split(",")
+    phases = os.environ.get("SEAMFILL_BENCH_SDK_PHASES", "paths,concurrency,single,batches").split(
+        ","
+    )
     started = time.perf_counter()
     _load(table)
     out: dict[str, Any] = {"rows": ROWS, "load_s": round(time.perf_counter() - started, 1)}
     try:
         for phase in phases:
-            out[phase] = {"concurrency": _concurrency, "single": _single, "batches": _batches}[
-                phase
-            ](cfg, table)
+            fn = {
+                "paths": _paths,
+                "concurrency": _concurrency,
+                "single": _single,
+                "batches": _batches,
+            }[phase]
+            out[phase] = fn(cfg, table)
     finally:
         sql(f'DROP TABLE IF EXISTS "{table}"')
     out["targets"] = {"sdk_vs_fastest": 0.9, "rss_over_frame": 1.5, "sdk_vs_psycopg": 1.0}
