@@ -83,7 +83,7 @@ class ExportPolicy:
 
     max_concurrent_exports: int = 2
     pgwire_dsn: str | None = None
-    pgwire_max_rows: int = 50_000
+    pgwire_max_rows: int = 20_000
     max_attempts: int = 8
 
 

@@ -114,11 +114,11 @@ class SeamlessSettings:
     max_concurrent_exports: int = 2
     """Concurrent ``/exp`` exports this process sends to one QuestDB (QuestDB's own default cap
     is 2 on a 2-core host); further reads queue here, or go over PGWire when small."""
-    pgwire_max_rows: int = 50_000
+    pgwire_max_rows: int = 20_000
     """Reads of at most this many bars go over PGWire when HTTP export is saturated; larger ones
-    wait for HTTP. PGWire (binary, a Python object per value) measured ~1.5x slower than /exp
-    Parquet up to 10k bars and ~6x slower from 100k (``make bench``, sdk_read ``paths``), while
-    a saturated export frees within a backoff of tens of ms. 0 never uses PGWire."""
+    wait for HTTP. PGWire (binary, a Python object per value) measured 0.9-1.5x the time of /exp
+    Parquet at 1k bars, 3x at 10k and 6-12x from 100k (``make bench``, sdk_read ``paths``),
+    while a saturated export frees within a backoff of tens of ms. 0 never uses PGWire."""
     max_fetch_rows: int = 20_000_000
     """A ``fetch`` of a range that may hold more bars fails early: read it with ``iter_batches``."""
     max_fetch_bytes: int = 2 * 1024 * 1024 * 1024
