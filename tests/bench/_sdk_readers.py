@@ -43,7 +43,7 @@ def _peak() -> int:
 
 
 def _query(table: str, rows: int, start: int = 0) -> str:
-    from seamfill.sdk.timeconv import us_to_iso
+    from seamfill.core.timeconv import us_to_iso
 
     a, b = T0_US + start * MINUTE_US, T0_US + (start + rows) * MINUTE_US
     return (
@@ -125,7 +125,7 @@ class Reader:
         import pandas as pd
         import psycopg
 
-        from seamfill.sdk.timeconv import us_to_iso
+        from seamfill.core.timeconv import us_to_iso
 
         a, b = T0_US + start * MINUTE_US, T0_US + (start + rows) * MINUTE_US
         with psycopg.connect(self.cfg["dsn"], autocommit=True) as conn:

@@ -108,8 +108,8 @@ def _batches(cfg: dict[str, Any], table: str) -> dict[str, Any]:
 def _paths(cfg: dict[str, Any], table: str) -> dict[str, Any]:
     """HTTP ``/exp`` Parquet vs PGWire (binary) for one reader, by size: where PGWire stops
     being the faster path is the default of ``pgwire_max_rows``."""
-    from seamfill.sdk._export import BarExporter, ExportPolicy
-    from seamfill.sdk.types import TimeRange
+    from seamfill.core.types import TimeRange
+    from seamfill.sdk.read._export import BarExporter, ExportPolicy
 
     ex = BarExporter(cfg["url"], ExportPolicy(pgwire_dsn=cfg["dsn"]))
     out: dict[str, Any] = {}

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from seamfill.core.types import Series, TimeRange
 from seamfill.sdk import AsyncSeamlessProvider, SeamlessSLAExceeded
-from seamfill.sdk.types import Series, TimeRange
 from tests.coordinator_fixtures import RunningCoordinator
 from tests.integration.test_sdk_fleet import TestWorker, settings
 from tests.sdk_support import MIN, T0, drop_table

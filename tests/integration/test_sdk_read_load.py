@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from seamfill.sdk.types import Series, TimeRange
+from seamfill.core.types import Series, TimeRange
 from tests.coordinator_fixtures import RunningCoordinator
 from tests.integration.test_sdk_fleet import TestWorker
 from tests.sdk_readers import reader_pool, run_readers

@@ -11,15 +11,15 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from seamfill.core.types import Series, TimeRange
 from seamfill.sdk import (
     AsyncSeamlessProvider,
     InvalidArgument,
     SeamlessSettings,
     SeamlessSLAExceeded,
 )
-from seamfill.sdk.fingerprint import digest
 from seamfill.sdk.formats import meta_of_arrow
-from seamfill.sdk.types import Series, TimeRange
+from seamfill.sdk.quality.fingerprint import digest
 from tests.coordinator_fixtures import RunningCoordinator
 from tests.integration.test_sdk_fleet import TestWorker, settings
 from tests.sdk_support import MIN, T0, drop_table

@@ -10,9 +10,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from seamfill.core.types import Dataset, Series, TimeRange
 from seamfill.sdk import AsyncSeamlessProvider, SeamlessProvider, SeamlessSettings, StreamInput
-from seamfill.sdk.fetchers import SyntheticFetcher
-from seamfill.sdk.types import Dataset, Series, TimeRange
+from seamfill.sdk.backfill.fetchers import SyntheticFetcher
 from tests.sdk_support import MIN, T0, create_bars_table, drop_table, grid, insert_bars
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,7 @@
 """One read, three shapes: pandas (the default), ``pyarrow.Table`` and ``polars.DataFrame``.
 
-The read path decodes storage into Arrow and then into pandas, where conformance and the
-fingerprint run; the other shapes are built from that one frame, so their rows, their symbol
+The read path decodes storage into pandas, where conformance and the fingerprint run; the
+other shapes are built from that one frame, so their rows, their symbol
 column and their fingerprint are those of the pandas frame whatever shape a caller asks for.
 An Arrow table carries the metadata as JSON in its schema metadata (key ``seamless``); polars has
 no metadata slot, so :meth:`SeamlessResult.meta` is where a polars caller reads it.
@@ -12,12 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from seamfill.sdk.errors import InvalidArgument
-from seamfill.sdk.storage import with_symbol
+from seamfill.core.errors import InvalidArgument
 
 OUTPUTS = ("pandas", "arrow", "polars")
 META_KEY = b"seamless"
@@ -34,23 +32,6 @@ def check_output(output: str) -> str:
                 "output='polars' needs polars: pip install 'seamfill-sdk[polars]'"
             ) from e
     return output
-
-
-def arrow_to_pandas(table: pa.Table, symbol: str) -> pd.DataFrame:
-    """Bars decoded by storage (no symbol column) as the provider's pandas frame.
-
-    ``split_blocks`` and ``self_destruct`` let pandas take each column's buffer as Arrow frees
-    it, so the decode does not hold the table and the frame whole at once.
-    """
-    frame: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True)
-    return with_symbol(frame, symbol)
-
-
-def arrow_with_symbol(table: pa.Table, symbol: str) -> pa.Table:
-    """``table`` with a dictionary-encoded ``symbol`` column after ``ts``."""
-    indices = pa.array(np.zeros(table.num_rows, dtype=np.int8))
-    col = pa.DictionaryArray.from_arrays(indices, pa.array([symbol], pa.string()))
-    return table.add_column(1, pa.field("symbol", col.type), col)
 
 
 def frame_to_arrow(frame: pd.DataFrame, meta: dict[str, Any] | None = None) -> pa.Table:
