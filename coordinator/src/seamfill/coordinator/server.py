@@ -174,8 +174,8 @@ class Coordinator:
                         )
                     if r.dead:
                         metrics.DEAD_LETTERED.labels(name).inc(r.dead)
-                    if r.next_due_us >= 0:
-                        sleep = min(sleep, (r.next_due_us - self.store.clock()) / 1e6 + 0.01)
+                    if r.due_in_us >= 0:
+                        sleep = min(sleep, r.due_in_us / 1e6 + 0.01)
                 if not self.config.datasets:
                     await self.store.ping()
                 await self._set_serving(True)

@@ -46,6 +46,13 @@ _COVERED_PAGE = 64
 # than it saves. (Reading every cell's chunk in the first round trip instead costs a command per
 # cell, several us each, so it loses whenever more than a few cells are covered.)
 _PROBED_CELLS = 64
+# Cells one ensure script plans (each costs tens of us in Redis): a batch stays far below the
+# 50 ms any one Redis call may take, whatever the size of the request.
+PLAN_BATCH = 400
+# Scheduling (see ensure.lua): a priority class outranks the next by at most this long, and
+# each chunk of a job ranks this much behind the one before it (fair between jobs).
+PRIORITY_AGING_US = 300_000_000
+CHUNK_SPACING_US = 1_000_000
 
 
 def now_us() -> int:
@@ -94,7 +101,11 @@ class Store:
             socket_timeout=10,
             health_check_interval=30,
         )
-        self.scripts = Scripts(self.redis, self.keys)
+        self.scripts = Scripts(
+            self.redis,
+            self.keys,
+            {name: ds.max_concurrency for name, ds in config.datasets.items()},
+        )
         self.clock = clock
 
     async def close(self) -> None:
@@ -217,18 +228,18 @@ class Store:
         requested_by: str = "",
         traceparent: str = "",
     ) -> Job | None:
-        """Plan the chunks ``r`` still needs as a new job; ``None`` when nothing is needed."""
+        """Plan the chunks ``r`` still needs as a new job; ``None`` when nothing is needed.
+
+        The script derives the chunks from the range and the coverage in Redis, in batches of
+        :data:`PLAN_BATCH` cells (the job cannot end before its last batch), so no single call
+        holds Redis for long."""
         ds = self.dataset(series.dataset)
         planner.check_range(r, ds, max_chunks=self.config.max_job_chunks)
-        now = self.clock()
-        part = planner.plannable(r, ds, now)
-        if part is None:
-            return None
-        chunks = planner.plan(r, await self.covered(series, part), ds, now)
-        if not chunks:
+        part = planner.plannable(r, ds, self.clock())
+        if part is None or not ranges.subtract(part, await self.covered(series, part)):
             return None
         local = secrets.token_hex(6)
-        args: list[object] = [
+        head: list[object] = [
             local,
             series.symbol,
             r.start_us,
@@ -236,16 +247,22 @@ class Store:
             int(priority),
             requested_by,
             traceparent,
+            ds.chunk_span_us,
+            ds.interval_us,
+            ds.settle_us,
         ]
-        for c in chunks:
-            args += [c.cell_us, c.range.start_us, c.range.end_us]
-        await self.scripts.dataset(
-            "ensure",
-            ds.name,
-            now,
-            keys=[self.keys.coverage(ds.name, series.symbol), self.keys.jobs(ds.name)],
-            args=args,
-        )
+        keys = [self.keys.coverage(ds.name, series.symbol), self.keys.jobs(ds.name)]
+        cursor: object = ""
+        while True:
+            nxt, _, _, _ = await self.scripts.dataset(
+                "ensure",
+                ds.name,
+                keys=keys,
+                args=[*head, cursor, PLAN_BATCH, PRIORITY_AGING_US, CHUNK_SPACING_US],
+            )
+            if int(nxt) < 0:
+                break
+            cursor = nxt
         return await self.job(f"{ds.name}:{local}")
 
     async def job(self, job_id: str) -> Job:
@@ -325,5 +342,5 @@ class Store:
         dataset, local = split_job_id(job_id)
         if dataset not in self.config.datasets:
             raise JobNotFound(f"job_id {job_id!r}: no dataset {dataset!r} on this coordinator")
-        await self.scripts.dataset("job_control", dataset, self.clock(), args=[local, action])
+        await self.scripts.dataset("job_control", dataset, args=[local, action])
         return await self.job(job_id)
