@@ -9,8 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from seamfill.sdk.fingerprint import Fingerprint
-from seamfill.sdk.types import Series, TimeRange
+from seamfill.core.types import Fingerprint, Series, TimeRange
 from tests.coordinator_fixtures import TEST_DATASET, RunningCoordinator, test_dataset_spec, wait_for
 
 HOUR = 3_600_000_000

@@ -30,8 +30,8 @@ from seamfill.coordinator.leases import State
 from seamfill.coordinator.leasing import Leasing, Progress
 from seamfill.coordinator.model import Engine
 from seamfill.coordinator.store import Store, now_us
-from seamfill.sdk import errors
-from seamfill.sdk.types import Directive, Priority, Series, TimeRange
+from seamfill.core import errors
+from seamfill.core.types import Directive, Priority, Series, TimeRange
 from tests.coordinator_fixtures import build_config, test_dataset_spec
 
 MIN = 60_000_000

@@ -12,9 +12,9 @@ import redis
 
 from seamfill.coordinator.leasing import Leasing
 from seamfill.coordinator.store import Store, now_us
-from seamfill.sdk import errors
-from seamfill.sdk._client import Directive, Progress
-from seamfill.sdk.types import JobState, Series, TimeRange
+from seamfill.core import errors
+from seamfill.sdk.client._coordinator import Directive, Progress
+from seamfill.core.types import JobState, Series, TimeRange
 from tests.coordinator_fixtures import TEST_DATASET, RunningCoordinator, build_config
 from tests.coordinator_fixtures import test_dataset_spec as spec_of
 

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from seamfill.sdk import _render
-from seamfill.sdk.cli_admin import TIME, admin
-from seamfill.sdk.types import (
+from seamfill.cli import render as _render
+from seamfill.cli.admin import TIME, admin
+from seamfill.core.types import (
     Coverage,
     Job,
     JobProgress,

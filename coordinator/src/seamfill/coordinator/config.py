@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from seamfill.sdk.errors import ConfigError
-from seamfill.sdk.types import Dataset
+from seamfill.core.errors import ConfigError
+from seamfill.core.types import Dataset
 
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*(us|ms|s|m|h|d)\s*$")
 _DURATION_US = {

@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 import click
 
-from seamfill.sdk.errors import ConfigError
-from seamfill.sdk.fetchers import Fetcher
-from seamfill.sdk.logs import configure
-from seamfill.sdk.sink import QuestDBSink
+from seamfill.core.errors import ConfigError
+from seamfill.core.logs import configure
+from seamfill.sdk.backfill.fetchers import Fetcher
+from seamfill.sdk.backfill.sink import QuestDBSink
 from seamfill.worker.config import WorkerConfig
 from seamfill.worker.leases import CoordinatorClient
 from seamfill.worker.loop import Worker
