@@ -48,7 +48,7 @@ _COVERED_PAGE = 64
 _PROBED_CELLS = 64
 # Cells one ensure script plans (each costs tens of us in Redis): a batch stays far below the
 # 50 ms any one Redis call may take, whatever the size of the request.
-PLAN_BATCH = 400
+PLAN_BATCH = 64
 # Scheduling (see ensure.lua): a priority class outranks the next by at most this long, and
 # each chunk of a job ranks this much behind the one before it (fair between jobs).
 PRIORITY_AGING_US = 300_000_000
