@@ -227,3 +227,42 @@ def test_token_bucket_holds_across_a_replica_under_faketime(
         r.close()
     bound = 5 * elapsed + 1
     assert granted <= bound, f"{granted} tokens granted in {elapsed:.2f}s; at most {bound:.1f}"
+
+
+def test_ensure_range_retried_with_its_idempotency_key_makes_one_job(
+    coordinator: RunningCoordinator,
+) -> None:
+    """Finding 6: a retry carrying the same idempotency key answers with the same job; another
+    key (or none) plans a new one."""
+    import grpc
+
+    from seamfill.v1 import common_pb2, coverage_pb2, coverage_pb2_grpc
+
+    with grpc.insecure_channel(coordinator.address) as ch:
+        stub = coverage_pb2_grpc.CoverageStub(ch)
+
+        def ensure(key: str) -> str:
+            req = coverage_pb2.EnsureRangeRequest(
+                series=common_pb2.Series(dataset=coordinator.dataset, symbol="IDEM"),
+                range=common_pb2.TimeRange(start_us=0, end_us=2 * HOUR),
+                idempotency_key=key,
+            )
+            return str(stub.EnsureRange(req).job_id)
+
+        first = ensure("req-1")
+        assert first and ensure("req-1") == first
+        assert ensure("req-2") != first
+        assert ensure("") != first
+
+
+def test_ensure_range_is_rate_limited_per_caller(coordinator_factory: Factory) -> None:
+    """Finding 4: a caller planning more than its budget of chunks is told to back off
+    (UNAVAILABLE, naming it); another caller is not held up by it."""
+    coord = coordinator_factory(max_job_chunks=10)
+    c = coord.client()
+    s = Series(coord.dataset, "FLOOD")
+    for k in range(2):
+        c.ensure_range(s, TimeRange(10 * k * HOUR, 10 * (k + 1) * HOUR), requested_by="bulk")
+    with pytest.raises(errors.CoordinatorUnavailable, match="requested_by 'bulk'"):
+        c.ensure_range(s, TimeRange(20 * HOUR, 30 * HOUR), requested_by="bulk")
+    assert c.ensure_range(s, TimeRange(20 * HOUR, 30 * HOUR), requested_by="strategy")

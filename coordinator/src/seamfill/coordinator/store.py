@@ -21,7 +21,12 @@ from seamfill.coordinator.config import CoordinatorConfig
 from seamfill.coordinator.keys import Keys, split_job_id
 from seamfill.coordinator.scripts import Scripts, translate
 from seamfill.core import ranges
-from seamfill.core.errors import DatasetNotFound, JobNotFound
+from seamfill.core.errors import (
+    CoordinatorUnavailable,
+    DatasetNotFound,
+    InvalidArgument,
+    JobNotFound,
+)
 from seamfill.core.types import (
     Coverage,
     Dataset,
@@ -53,6 +58,12 @@ PLAN_BATCH = 64
 # each chunk of a job ranks this much behind the one before it (fair between jobs).
 PRIORITY_AGING_US = 300_000_000
 CHUNK_SPACING_US = 1_000_000
+# An idempotency key is remembered this long, and is at most this long.
+IDEMPOTENCY_TTL_S = 86_400
+MAX_IDEMPOTENCY_KEY = 128
+# EnsureRange is rate-limited per caller (requested_by) in chunk cells: a burst of this many
+# requests of max_job_chunks, then one such request's cells per second.
+ENSURE_BURST_REQUESTS = 2
 
 
 def now_us() -> int:
@@ -227,6 +238,7 @@ class Store:
         *,
         requested_by: str = "",
         traceparent: str = "",
+        idempotency_key: str = "",
     ) -> Job | None:
         """Plan the chunks ``r`` still needs as a new job; ``None`` when nothing is needed.
 
@@ -235,9 +247,19 @@ class Store:
         holds Redis for long."""
         ds = self.dataset(series.dataset)
         planner.check_range(r, ds, max_chunks=self.config.max_job_chunks)
+        if len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+            raise InvalidArgument(
+                f"idempotency_key {idempotency_key[:20]!r}... is {len(idempotency_key)} "
+                f"characters: give at most {MAX_IDEMPOTENCY_KEY} (e.g. a UUID)"
+            )
+        if idempotency_key:
+            [seen] = await self._read(("GET", f"{self.keys.base(ds.name)}idem:{idempotency_key}"))
+            if seen and await self._read(("EXISTS", self.keys.job(ds.name, seen))) == [1]:
+                return await self.job(f"{ds.name}:{seen}")
         part = planner.plannable(r, ds, self.clock())
         if part is None or not ranges.subtract(part, await self.covered(series, part)):
             return None
+        await self._ensure_budget(requested_by, r, ds)
         local = secrets.token_hex(6)
         head: list[object] = [
             local,
@@ -252,18 +274,33 @@ class Store:
             ds.settle_us,
         ]
         keys = [self.keys.coverage(ds.name, series.symbol), self.keys.jobs(ds.name)]
+        tail = [PLAN_BATCH, PRIORITY_AGING_US, CHUNK_SPACING_US, idempotency_key, IDEMPOTENCY_TTL_S]
         cursor: object = ""
         while True:
-            nxt, _, _, _ = await self.scripts.dataset(
-                "ensure",
-                ds.name,
-                keys=keys,
-                args=[*head, cursor, PLAN_BATCH, PRIORITY_AGING_US, CHUNK_SPACING_US],
+            nxt, _, _, _, job = await self.scripts.dataset(
+                "ensure", ds.name, keys=keys, args=[*head, cursor, *tail]
             )
             if int(nxt) < 0:
                 break
             cursor = nxt
-        return await self.job(f"{ds.name}:{local}")
+        return await self.job(f"{ds.name}:{job}")
+
+    async def _ensure_budget(self, caller: str, r: TimeRange, ds: Dataset) -> None:
+        """Take the request's cells from its caller's budget (a fleet-wide token bucket)."""
+        span = ds.chunk_span_us
+        cells = (ranges.align_up(r.end_us, span) - ranges.align_down(r.start_us, span)) // span
+        rate = self.config.max_job_chunks
+        burst = ENSURE_BURST_REQUESTS * rate
+        granted, wait_ms = await self.scripts.plain(
+            "take_tokens",
+            [self.keys.bucket(f"ensure:{caller[:256] or '-'}")],
+            [rate, burst, min(cells, burst)],
+        )
+        if not int(granted):
+            raise CoordinatorUnavailable(
+                f"requested_by {caller[:40]!r} asked for more than {rate} chunks per second "
+                f"over its burst of {burst}: retry after {int(wait_ms)} ms"
+            )
 
     async def job(self, job_id: str) -> Job:
         dataset, local = split_job_id(job_id)

@@ -9,7 +9,9 @@
 -- ARGV[13] chunk span, us   ARGV[14] bar interval, us   ARGV[15] settle margin, us
 -- ARGV[16] cursor: "" for the first batch (creates the job), else the cell to go on from
 -- ARGV[17] cells per batch   ARGV[18] priority aging, us per class   ARGV[19] us per chunk index
--- Returns {next cursor (-1 when the job is planned), chunks total, newly queued, shared}
+-- ARGV[20] idempotency key ("" = none)   ARGV[21] how long a key is remembered, seconds
+-- Returns {next cursor (-1 when the job is planned), chunks total, newly queued, shared, job id}
+-- where the job id is another job's when the idempotency key was seen before (nothing planned)
 --
 -- Scheduling: a chunk's score (lower is granted first) is the time it was planned, plus
 -- ARGV[18] per priority class below the first, plus ARGV[19] per chunk before it in its job.
@@ -26,6 +28,12 @@ edge = edge - edge % step
 local pe = math.min(je, edge)
 local cell
 if cursor == '' then
+  if ARGV[20] ~= '' then
+    local ik = B .. 'idem:' .. ARGV[20]
+    local prev = redis.call('GET', ik)
+    if prev and redis.call('EXISTS', jkey(prev)) == 1 then return {-1, 0, 0, 0, prev} end
+    redis.call('SET', ik, j, 'EX', tonumber(ARGV[21]))
+  end
   redis.call('HSET', jk, 'sym', sym, 's', ARGV[8], 'e', ARGV[9], 'prio', ARGV[10],
     'state', 'running', 'total', 0, 'done', 0, 'failed', 0, 'leased', 0, 'rows', 0,
     'created', I(NOW), 'updated', I(NOW), 'by', ARGV[11], 'tp', ARGV[12], 'err', '',
@@ -37,7 +45,7 @@ else
   if st ~= 'running' and st ~= 'paused' then
     -- Cancelled (or expired) while being planned: plan no more of it.
     if st then redis.call('HDEL', jk, 'planning', 'cursor') end
-    return {-1, tonumber(redis.call('HGET', jk, 'total') or '0'), 0, 0}
+    return {-1, tonumber(redis.call('HGET', jk, 'total') or '0'), 0, 0, j}
   end
   cell = tonumber(cursor)
 end
@@ -131,7 +139,7 @@ redis.call('HSET', jk, 'total', total)
 if fresh > 0 then wake() end
 if cell < pe then
   redis.call('HSET', jk, 'cursor', I(cell))
-  return {I(cell), total, fresh, shared}
+  return {I(cell), total, fresh, shared, j}
 end
 redis.call('HDEL', jk, 'planning', 'cursor')
 if total == 0 then
@@ -141,4 +149,4 @@ if total == 0 then
 elseif job_finish_check(j) then
   publish_job(j)
 end
-return {-1, total, fresh, shared}
+return {-1, total, fresh, shared, j}
