@@ -171,7 +171,7 @@ class EngineMachine(RuleBasedStateMachine):
         return lease_id, ds, tok, worker
 
     def _lost(self, lease_id: str) -> None:
-        ds, tok, worker = self.held.pop(lease_id)
+        _ds, tok, worker = self.held.pop(lease_id)
         self.stale.append((lease_id, tok, worker))
 
     def _freed(self, ds: str, wakes_before: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,8 @@ import redis
 from seamfill.coordinator.leasing import Leasing
 from seamfill.coordinator.store import Store, now_us
 from seamfill.core import errors
-from seamfill.sdk.client._coordinator import Directive, Progress
 from seamfill.core.types import JobState, Series, TimeRange
-from seamfill.sdk.client._coordinator import SyncCoordinatorClient
+from seamfill.sdk.client._coordinator import Directive, Progress, SyncCoordinatorClient
 from tests.coordinator_fixtures import (
     TEST_DATASET,
     RunningCoordinator,
@@ -172,9 +172,10 @@ def test_a_worker_cannot_act_on_another_workers_lease(coordinator: RunningCoordi
     hb = c.heartbeat("worker-b", [Progress(a.lease_id, a.token, 0, 0)])
     assert hb.statuses[0].directive is Directive.LOST
     assert c.get_coverage(s, TimeRange(0, HOUR)).covered == ()
-    assert c.heartbeat("worker-a", [Progress(a.lease_id, a.token, 0, 0)]).statuses[
-        0
-    ].directive is Directive.CONTINUE
+    assert (
+        c.heartbeat("worker-a", [Progress(a.lease_id, a.token, 0, 0)]).statuses[0].directive
+        is Directive.CONTINUE
+    )
     c.complete("worker-a", a.lease_id, a.token, rows=60)
     assert c.get_coverage(s, TimeRange(0, HOUR)).covered == (TimeRange(0, HOUR),)
     c.heartbeat("ghost-worker", [Progress(b.lease_id, b.token, 0, 0)])
@@ -190,7 +191,7 @@ def test_fencing_tokens_are_not_consecutive(coordinator: RunningCoordinator) -> 
     c = coordinator.client()
     c.ensure_range(Series(coordinator.dataset, "TOK"), TimeRange(0, 8 * HOUR))
     tokens = sorted(x.token for x in c.acquire("w", max=8).leases)
-    gaps = {b - a for a, b in zip(tokens, tokens[1:], strict=False)}
+    gaps = {b - a for a, b in itertools.pairwise(tokens)}
     assert gaps != {1} and len(gaps) > 1, f"tokens {tokens} count up by one"
 
 

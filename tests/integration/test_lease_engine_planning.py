@@ -42,7 +42,18 @@ def own_redis(tmp_path: Path) -> Iterator[str]:
     # loaded machine a descheduled Redis would log the machine's load, not the call's work.
     nice = ["nice", "-n", "-20"] if os.geteuid() == 0 and shutil.which("nice") else []
     proc = subprocess.Popen(
-        [*nice, exe, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        [
+            *nice,
+            exe,
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"

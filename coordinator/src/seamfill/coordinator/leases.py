@@ -78,7 +78,9 @@ class InvalidTransition(Exception):
 def step(state: State, event: Event, to: State) -> State:
     """``to``, when ``event`` may move a chunk from ``state`` there; else InvalidTransition."""
     if (state, to) not in TRANSITIONS[event]:
-        raise InvalidTransition(f"{event.value} cannot move a chunk from {state.value} to {to.value}")
+        raise InvalidTransition(
+            f"{event.value} cannot move a chunk from {state.value} to {to.value}"
+        )
     return to
 
 

@@ -78,9 +78,7 @@ class Hub:
         """Changes whenever ``dataset`` is woken (or the channel reconnects)."""
         return self._generation, self._epochs[dataset]
 
-    def mark_empty(
-        self, dataset: str, since: tuple[int, int], for_s: float | None = None
-    ) -> None:
+    def mark_empty(self, dataset: str, since: tuple[int, int], for_s: float | None = None) -> None:
         """Remember ``dataset`` had nothing (for ``for_s`` seconds, when a retry comes due
         then), unless it was woken after ``since`` was taken."""
         if self.connected.is_set() and self.epoch(dataset) == since:
