@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import redis
 
-from seamfill.coordinator.store import Store
+from seamfill.coordinator.store import PLAN_BATCH, Store
 from seamfill.core.types import JobState, Priority, Series, TimeRange
 from tests.coordinator_fixtures import TEST_DATASET, build_config, test_dataset_spec
 
@@ -120,3 +120,35 @@ def test_ensure_of_100k_chunks_holds_redis_no_longer_than_50ms_at_a_time(own_red
     worst = max(costs)
     assert worst <= 0.050, f"a call used {worst * 1000:.0f} ms of Redis CPU ({len(costs)} calls)"
     assert all(d < 1_000_000 for d, _ in slow), f"calls over 1 s: {slow}"
+
+
+def test_planning_left_by_a_dead_replica_is_finished_by_another(
+    redis_url: str, key_prefix: str
+) -> None:
+    """A replica that dies after the first batch leaves its job `planning`; once idle past the
+    bound, any replica's reaper plans the rest, each cell once."""
+    cfg = build_config(redis_url, key_prefix, {TEST_DATASET: test_dataset_spec()})
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+
+    async def run() -> None:
+        store = Store(cfg)
+        try:
+            ds = store.dataset(TEST_DATASET)
+            job = ["dead1", "RES", 0, 1_000 * HOUR, int(Priority.BULK), "", ""]
+            head = [*job, ds.chunk_span_us, ds.interval_us, ds.settle_us, ""]
+            tail = [PLAN_BATCH, 0, 0, "", 60]
+            keys = [store.keys.coverage(ds.name, "RES"), store.keys.jobs(ds.name)]
+            nxt, total, *_ = await store.scripts.dataset("ensure", ds.name, keys, [*head, *tail])
+            assert int(nxt) > 0 and int(total) == PLAN_BATCH  # the replica dies here
+            assert await store.resume_planning(ds.name) == 0  # not idle long enough yet
+            r.hset(store.keys.stats(ds.name), "clock_offset_us", 60_000_000)
+            assert await store.resume_planning(ds.name) == 1
+            got = await store.job(f"{ds.name}:dead1")
+            assert got.progress.chunks_total == 1_000
+            assert r.scard(store.keys.job_pending(ds.name, "dead1")) == 1_000
+            assert not r.hexists(store.keys.job(ds.name, "dead1"), "planning")
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+    r.close()

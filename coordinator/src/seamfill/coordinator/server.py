@@ -163,6 +163,7 @@ class Coordinator:
             try:
                 for name in sorted(self.config.datasets):
                     r = await self.runtime.leasing.reap(name)
+                    await self.store.resume_planning(name)
                     if r.expired:
                         metrics.LEASE_EXPIRIES.labels(name).inc(r.expired)
                         log_event(

@@ -64,6 +64,8 @@ MAX_IDEMPOTENCY_KEY = 128
 # EnsureRange is rate-limited per caller (requested_by) in chunk cells: a burst of this many
 # requests of max_job_chunks, then one such request's cells per second.
 ENSURE_BURST_REQUESTS = 2
+# A job whose planning made no progress this long is planned on by any replica's reaper.
+PLANNING_IDLE_US = 30_000_000
 
 
 def now_us() -> int:
@@ -261,29 +263,55 @@ class Store:
             return None
         await self._ensure_budget(requested_by, r, ds)
         local = secrets.token_hex(6)
-        head: list[object] = [
-            local,
-            series.symbol,
-            r.start_us,
-            r.end_us,
-            int(priority),
-            requested_by,
-            traceparent,
-            ds.chunk_span_us,
-            ds.interval_us,
-            ds.settle_us,
-        ]
-        keys = [self.keys.coverage(ds.name, series.symbol), self.keys.jobs(ds.name)]
-        tail = [PLAN_BATCH, PRIORITY_AGING_US, CHUNK_SPACING_US, idempotency_key, IDEMPOTENCY_TTL_S]
-        cursor: object = ""
+        job = await self._plan(
+            ds,
+            [local, series.symbol, r.start_us, r.end_us, int(priority), requested_by, traceparent],
+            "",
+            idempotency_key,
+        )
+        return await self.job(f"{ds.name}:{job}")
+
+    async def _plan(self, ds: Dataset, job: list[object], cursor: str, key: str = "") -> str:
+        """Run the ensure script from ``cursor`` until the job is planned; returns its id."""
+        head = [*job, ds.chunk_span_us, ds.interval_us, ds.settle_us]
+        tail = [PLAN_BATCH, PRIORITY_AGING_US, CHUNK_SPACING_US, key, IDEMPOTENCY_TTL_S]
+        keys = [self.keys.coverage(ds.name, str(job[1])), self.keys.jobs(ds.name)]
         while True:
-            nxt, _, _, _, job = await self.scripts.dataset(
+            nxt, _, _, _, local = await self.scripts.dataset(
                 "ensure", ds.name, keys=keys, args=[*head, cursor, *tail]
             )
             if int(nxt) < 0:
-                break
-            cursor = nxt
-        return await self.job(f"{ds.name}:{job}")
+                return str(local)
+            cursor = str(nxt)
+
+    async def resume_planning(self, dataset: str, idle_us: int = PLANNING_IDLE_US) -> int:
+        """Plan the rest of jobs whose planning stopped (its replica died) ``idle_us`` ago or
+        more; returns how many were resumed. Safe on every replica at once."""
+        ds = self.dataset(dataset)
+        base = self.keys.base(dataset)
+        [now_s, now_u], stale = await self._read(
+            ("TIME",), ("ZRANGE", f"{base}planning", 0, 9, "WITHSCORES")
+        )
+        if stale and not isinstance(stale[0], list | tuple):  # a flat reply: pair it up
+            stale = list(zip(stale[::2], stale[1::2], strict=True))
+        now = int(now_s) * 1_000_000 + int(now_u)
+        offset = await self._read(("HGET", self.keys.stats(dataset), "clock_offset_us"))
+        now += int(offset[0] or 0)
+        n = 0
+        for local, at in stale:
+            if now - int(float(at)) < idle_us:
+                continue
+            try:
+                h = await self.redis.hgetall(self.keys.job(dataset, local))
+                if not h.get("cursor"):
+                    await self.redis.zrem(f"{base}planning", local)
+                    continue
+            except (rexc.RedisError, OSError) as e:
+                raise translate(e) from e
+            fields = [h["sym"], h["s"], h["e"], h["prio"], h.get("by", ""), h.get("tp", "")]
+            await self._plan(ds, [local, *fields], h["cursor"])
+            n += 1
+        return n
 
     async def _ensure_budget(self, caller: str, r: TimeRange, ds: Dataset) -> None:
         """Take the request's cells from its caller's budget (a fleet-wide token bucket)."""

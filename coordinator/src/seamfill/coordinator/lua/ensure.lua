@@ -7,7 +7,9 @@
 -- ARGV[6] job local id   ARGV[7] symbol   ARGV[8] job start   ARGV[9] job end
 -- ARGV[10] priority class (1..3)   ARGV[11] requested_by   ARGV[12] traceparent
 -- ARGV[13] chunk span, us   ARGV[14] bar interval, us   ARGV[15] settle margin, us
--- ARGV[16] cursor: "" for the first batch (creates the job), else the cell to go on from
+-- ARGV[16] cursor: "" for the first batch (creates the job), else the cell to go on from; a
+--   cursor that is not the job's own (another replica planned that batch) plans nothing and
+--   answers the job's cursor, so two replicas resuming one job never plan a cell twice
 -- ARGV[17] cells per batch   ARGV[18] priority aging, us per class   ARGV[19] us per chunk index
 -- ARGV[20] idempotency key ("" = none)   ARGV[21] how long a key is remembered, seconds
 -- Returns {next cursor (-1 when the job is planned), chunks total, newly queued, shared, job id}
@@ -41,12 +43,14 @@ if cursor == '' then
   redis.call('ZADD', K_JOBS, I(NOW), j)
   cell = js - js % span
 else
-  local st = redis.call('HGET', jk, 'state')
+  local st, own = unpack(redis.call('HMGET', jk, 'state', 'cursor'))
   if st ~= 'running' and st ~= 'paused' then
     -- Cancelled (or expired) while being planned: plan no more of it.
     if st then redis.call('HDEL', jk, 'planning', 'cursor') end
+    redis.call('ZREM', B .. 'planning', j)
     return {-1, tonumber(redis.call('HGET', jk, 'total') or '0'), 0, 0, j}
   end
+  if own ~= cursor then return {own or -1, 0, 0, 0, j} end
   cell = tonumber(cursor)
 end
 local total = tonumber(redis.call('HGET', jk, 'total'))
@@ -139,9 +143,13 @@ redis.call('HSET', jk, 'total', total)
 if fresh > 0 then wake() end
 if cell < pe then
   redis.call('HSET', jk, 'cursor', I(cell))
+  -- Jobs being planned, by the time of their last batch: a replica that dies mid-planning
+  -- leaves its job here, and any replica's reaper plans the rest.
+  redis.call('ZADD', B .. 'planning', I(NOW), j)
   return {I(cell), total, fresh, shared, j}
 end
 redis.call('HDEL', jk, 'planning', 'cursor')
+redis.call('ZREM', B .. 'planning', j)
 if total == 0 then
   redis.call('HSET', jk, 'state', 'done')
   redis.call('EXPIRE', jk, JOB_TTL)
