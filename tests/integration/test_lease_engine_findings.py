@@ -48,12 +48,16 @@ def test_widened_want_of_a_leased_chunk_keeps_every_request(
     again = c.acquire("w1").leases
     assert len(again) == 1, "the rest of both requests must be queued again"
     want = again[0].chunk.range
-    assert want.start_us <= 10 * MIN and want.end_us >= 50 * MIN
+    assert want == TimeRange(10 * MIN, 30 * MIN), "the first gap of the cell comes first"
     j1 = c.get_job(job1.job_id)
     assert j1.state is JobState.RUNNING, f"job1 says {j1.state} with [10m,30m) a gap"
-    c.complete("w1", again[0].lease_id, again[0].token, rows=40)
-    assert c.get_coverage(s, TimeRange(10 * MIN, 50 * MIN)).gaps == ()
+    c.complete("w1", again[0].lease_id, again[0].token, rows=20)
     assert c.get_job(job1.job_id).state is JobState.DONE
+    assert c.get_job(job2.job_id).state is JobState.RUNNING, "[40m,50m) is still a gap"
+    last = c.acquire("w1").leases[0]
+    assert last.chunk.range == TimeRange(40 * MIN, 50 * MIN)
+    c.complete("w1", last.lease_id, last.token, rows=10)
+    assert c.get_coverage(s, TimeRange(10 * MIN, 50 * MIN)).gaps == ()
     assert c.get_job(job2.job_id).state is JobState.DONE
 
 
@@ -267,3 +271,26 @@ def test_ensure_range_is_rate_limited_per_caller(coordinator_factory: Factory) -
     with pytest.raises(errors.CoordinatorUnavailable, match="requested_by 'bulk'"):
         c.ensure_range(s, TimeRange(20 * HOUR, 30 * HOUR), requested_by="bulk")
     assert c.ensure_range(s, TimeRange(20 * HOUR, 30 * HOUR), requested_by="strategy")
+
+
+def test_two_gaps_in_one_cell_are_fetched_apart_not_as_their_hull(
+    coordinator: RunningCoordinator,
+) -> None:
+    """Finding 6: [0, 10m) and [50m, 60m) missing in one cell: no lease covers [10m, 50m)."""
+    c = coordinator.client()
+    s = Series(coordinator.dataset, "HULL")
+    c.ensure_range(s, TimeRange(10 * MIN, 50 * MIN))
+    lease = c.acquire("w").leases[0]
+    c.complete("w", lease.lease_id, lease.token, rows=40)
+    job = c.ensure_range(s, TimeRange(0, HOUR))
+    assert job is not None
+    cov = c.get_coverage(s, TimeRange(0, HOUR))
+    assert cov.queued == (TimeRange(0, 10 * MIN), TimeRange(50 * MIN, HOUR))
+    fetched = []
+    for _ in range(2):
+        got = c.acquire("w").leases[0]
+        fetched.append(got.chunk.range)
+        c.complete("w", got.lease_id, got.token, rows=10)
+    assert fetched == [TimeRange(0, 10 * MIN), TimeRange(50 * MIN, HOUR)]
+    assert c.get_job(job.job_id).state is JobState.DONE
+    assert c.get_coverage(s, TimeRange(0, HOUR)).gaps == ()

@@ -160,7 +160,7 @@ class Engine:
             c.cancelled = False
             c.want = merge(c.want + gaps)
             if c.state is not State.LEASED:
-                c.s, c.e = c.want[0][0], c.want[-1][1]
+                c.s, c.e = c.want[0]  # the first gap: never the hull of two
             c.jobs.add(j)
             job.pending.add(lid)
             job.total += 1
@@ -189,7 +189,7 @@ class Engine:
                 self._settle(lid, j, "done")
                 c.jobs.discard(j)
         if rest and c.jobs:
-            c.want, c.s, c.e, c.attempts = rest, rest[0][0], rest[-1][1], 0
+            c.want, (c.s, c.e), c.attempts = rest, rest[0], 0
             self._requeue(lid, Event.COMPLETE)
         else:
             self._move(lid, Event.COMPLETE, State.ABSENT)

@@ -209,17 +209,22 @@ class Store:
                 return [], []
         rows = await self._read(
             *(
-                ("HMGET", self.keys.chunk(ds.name, f"{series.symbol}@{cell}"), "state", "s", "e")
+                ("HMGET", self.keys.chunk(ds.name, f"{series.symbol}@{cell}"), "state", "s", "e", "want")
                 for cell in cells
             )
         )
         queued: list[TimeRange] = []
         leased: list[TimeRange] = []
-        for state, start, end in rows:
+        for state, start, end, want in rows:
+            if state is None:
+                continue
+            fetch = TimeRange(int(start), int(end))
+            wanted = [parse_interval(m) for m in want.split(",")] if want else [fetch]
             if state in ("queued", "backoff", "parked"):
-                queued.append(TimeRange(int(start), int(end)))
-            elif state == "leased":
-                leased.append(TimeRange(int(start), int(end)))
+                queued += wanted
+            elif state == "leased":  # the rest of its want waits for the lease to end
+                leased.append(fetch)
+                queued += [g for w in wanted for g in ranges.subtract(w, [fetch])]
         return queued, leased
 
     async def _read(self, *commands: tuple[Any, ...]) -> list[Any]:

@@ -109,7 +109,9 @@ local function wake()
 end
 
 -- A chunk's want: the coalesced, sorted ranges of its cell that some job still needs, kept in
--- the chunk hash as "a:b,c:d". Its fetch range (s, e) is their hull.
+-- the chunk hash as "a:b,c:d". Its fetch range (s, e) is the first of them: two gaps in one
+-- cell are fetched one after the other (Complete queues the rest), never as their hull, which
+-- would fetch the covered bars between them again.
 local function want_parse(str)
   local out = {}
   for a, b in string.gmatch(str or '', '(%-?%d+):(%-?%d+)') do out[#out + 1] = {tonumber(a), tonumber(b)} end

@@ -48,7 +48,7 @@ if #rest > 0 then
     end
   end
   if redis.call('SCARD', cjkey(lid)) > 0 then
-    redis.call('HSET', ck, 's', I(rest[1][1]), 'e', I(rest[#rest][2]), 'want', want_str(rest),
+    redis.call('HSET', ck, 's', I(rest[1][1]), 'e', I(rest[1][2]), 'want', want_str(rest),
       'attempts', 0)
     requeue(lid)
   else

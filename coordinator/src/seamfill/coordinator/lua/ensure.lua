@@ -91,7 +91,7 @@ local function plan_chunk(c0, gaps)
   local c = redis.call('HMGET', ck, 'state', 's', 'e', 'score', 'want')
   local st = c[1]
   if not st then
-    redis.call('HSET', ck, 'sym', sym, 'cell', I(c0), 's', I(gaps[1][1]), 'e', I(gaps[#gaps][2]),
+    redis.call('HSET', ck, 'sym', sym, 'cell', I(c0), 's', I(gaps[1][1]), 'e', I(gaps[1][2]),
       'want', want_str(gaps), 'state', 'queued', 'score', I(score), 'attempts', 0, 'tp', ARGV[12],
       'err', '')
     redis.call('ZADD', K_READY, I(score), lid)
@@ -107,7 +107,7 @@ local function plan_chunk(c0, gaps)
       redis.call('HSET', ck, 'want', want_str(w))
       redis.call('HINCRBY', jk, 'leased', 1)
     else
-      redis.call('HSET', ck, 'want', want_str(w), 's', I(w[1][1]), 'e', I(w[#w][2]))
+      redis.call('HSET', ck, 'want', want_str(w), 's', I(w[1][1]), 'e', I(w[1][2]))
     end
     if score < tonumber(c[4]) then redis.call('HSET', ck, 'score', I(score)) end
     if st == 'dead' then
