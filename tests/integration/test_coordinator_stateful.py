@@ -164,6 +164,9 @@ class EngineMachine(RuleBasedStateMachine):
             self.held[lease.lease_id] = (ds, lease.token, worker)
         if len(got.leases) < want and m.ready():
             assert ds not in got.short, "ready work reported as empty: long polls would skip it"
+        backoff = any(c.state is State.BACKOFF for c in m.chunks.values())
+        if backoff:  # a long poll must learn when the first retry comes due
+            assert getattr(got, "due_in_s", None) is not None, "a retry waits, none reported"
 
     def _pick(self, data: st.DataObject) -> tuple[str, str, int, str]:
         lease_id = data.draw(st.sampled_from(sorted(self.held)))
