@@ -5,7 +5,7 @@ UV ?= uv
 PY := $(UV) run --frozen --python python3
 PROTO_OUT := sdk/core/src
 
-.PHONY: install proto proto-check services services-stop demo test test-unit lint fmt bench clean
+.PHONY: install proto proto-check services services-stop demo test test-unit test-model lint fmt bench clean
 
 install:
 	@command -v $(UV) >/dev/null || python3 -m pip install -q uv
@@ -32,6 +32,11 @@ demo: install services
 
 test: install services
 	$(PY) pytest -n auto -W error tests
+
+# The model-based test of the lease engine, long profile (make test runs a bounded one).
+test-model: install services
+	SEAMFILL_MODEL_EXAMPLES=$${SEAMFILL_MODEL_EXAMPLES:-400} $(PY) pytest -W error \
+	  tests/integration/test_coordinator_stateful.py
 
 test-unit: install
 	$(PY) pytest -W error tests/unit

@@ -154,3 +154,35 @@ def test_workers_wait_out_a_coordinator_that_is_away_and_reconnect(
     assert sql(questdb_url, f'SELECT count() FROM "{table}"') == [[1200]]
     assert _metric(metrics_port, "seamfill_worker_rows_written_total") >= 1200
     assert w.popen.poll() is None  # it never gave up
+
+
+def test_capped_dataset_finishes_with_workers_at_the_default_long_poll(
+    fleet: Fleet, table: str, questdb_url: str
+) -> None:
+    """Issue 15 finding 2: a dataset capped at 2 leases, 20 chunks, 3 workers long-polling at
+    the worker's default wait: every chunk is done (a freed slot wakes the waiting workers)."""
+    from seamfill.worker.config import WorkerConfig
+
+    ds = "e2e.capped"
+    fleet.start_coordinator(
+        {
+            ds: {
+                "table": table,
+                "source": "scripted",
+                "interval": "1m",
+                "chunk_bars": 60,
+                "max_concurrency": 2,
+            }
+        },
+    )
+    wait = str(WorkerConfig.__dataclass_fields__["acquire_wait_ms"].default)
+    for name in ("wA", "wB", "wC"):
+        fleet.start_worker(name, "--concurrency", "2", "--acquire-wait-ms", wait)
+    job = fleet.ensure(ds, "CAP-1", T0, T0 + 20 * 60 * MIN)
+    wait_for(
+        lambda: fleet.job_state(job) == common_pb2.JOB_STATE_DONE,
+        60,
+        "every chunk of the capped dataset to be done",
+    )
+    assert fleet.gaps(ds, "CAP-1", T0, T0 + 20 * 60 * MIN) == []
+    assert sql(questdb_url, f'SELECT count() FROM "{table}"') == [[1200]]

@@ -94,7 +94,7 @@ def test_malformed_requests_get_precise_codes_and_change_nothing(
         (
             lambda: lea.Complete(
                 leases_pb2.CompleteRequest(  # type: ignore[attr-defined]
-                    lease_id=lease.lease_id, token=lease.token + 7, rows=1
+                    worker_id="w1", lease_id=lease.lease_id, token=lease.token + 7, rows=1
                 )
             ),
             "FAILED_PRECONDITION",
@@ -104,7 +104,7 @@ def test_malformed_requests_get_precise_codes_and_change_nothing(
         (
             lambda: lea.Complete(
                 leases_pb2.CompleteRequest(  # type: ignore[attr-defined]
-                    lease_id=lease.lease_id, token=0, rows=1
+                    worker_id="w1", lease_id=lease.lease_id, token=0, rows=1
                 )
             ),
             "FAILED_PRECONDITION",
@@ -114,7 +114,7 @@ def test_malformed_requests_get_precise_codes_and_change_nothing(
         (
             lambda: lea.Fail(
                 leases_pb2.FailRequest(  # type: ignore[attr-defined]
-                    lease_id=lease.lease_id, token=lease.token - 1, reason="x"
+                    worker_id="w1", lease_id=lease.lease_id, token=lease.token - 1, reason="x"
                 )
             ),
             "FAILED_PRECONDITION",
@@ -124,7 +124,7 @@ def test_malformed_requests_get_precise_codes_and_change_nothing(
         (
             lambda: lea.Release(
                 leases_pb2.ReleaseRequest(  # type: ignore[attr-defined]
-                    lease_id=lease.lease_id, token=999999
+                    worker_id="w1", lease_id=lease.lease_id, token=999999
                 )
             ),
             "FAILED_PRECONDITION",
@@ -134,7 +134,7 @@ def test_malformed_requests_get_precise_codes_and_change_nothing(
         (
             lambda: lea.Complete(
                 leases_pb2.CompleteRequest(  # type: ignore[attr-defined]
-                    lease_id="forged", token=1
+                    worker_id="w1", lease_id="forged", token=1
                 )
             ),
             "NOT_FOUND",
@@ -144,7 +144,7 @@ def test_malformed_requests_get_precise_codes_and_change_nothing(
         (
             lambda: lea.Complete(
                 leases_pb2.CompleteRequest(  # type: ignore[attr-defined]
-                    lease_id="nope/BTC@0", token=1
+                    worker_id="w1", lease_id="nope/BTC@0", token=1
                 )
             ),
             "NOT_FOUND",
@@ -154,7 +154,7 @@ def test_malformed_requests_get_precise_codes_and_change_nothing(
         (
             lambda: lea.Complete(
                 leases_pb2.CompleteRequest(  # type: ignore[attr-defined]
-                    lease_id=lease.lease_id, token=lease.token, rows=-1
+                    worker_id="w1", lease_id=lease.lease_id, token=lease.token, rows=-1
                 )
             ),
             "INVALID_ARGUMENT",

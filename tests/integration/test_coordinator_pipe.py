@@ -94,7 +94,7 @@ def test_a_dropped_connection_fails_the_calls_on_it_and_the_next_call_reconnects
 def test_a_flushed_script_is_loaded_again(redis_url: str, key_prefix: str) -> None:
     async def body(pipe: Pipe, client: aioredis.Redis) -> None:
         scripts = Scripts(client, Keys(key_prefix))
-        args = [0, "w", "", "1"]
+        args = ["w", "", "1"]
         keys = [f"{key_prefix}workers", f"{key_prefix}worker:w"]
         try:
             assert int(await scripts.plain("worker_seen", keys, args)) == 0

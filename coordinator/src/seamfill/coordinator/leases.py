@@ -1,8 +1,8 @@
 """PURE: the chunk state machine the Lua scripts implement, as a table, and the lease rules.
 
 The scripts in ``lua/`` are the implementation; this module is their specification in a form
-tests can check against (the stateful test asserts that every change of a chunk's state in Redis
-is an edge of :data:`TRANSITIONS` reachable by the events of the call that made it). No I/O, no
+the reference model (:mod:`.model`) moves every chunk through :func:`step`, so the table drives
+the model, and the model-based test holds the scripts to the model after every call. No I/O, no
 clock: time comes in as an argument.
 """
 
@@ -58,7 +58,7 @@ TRANSITIONS: dict[Event, frozenset[tuple[State, State]]] = {
     Event.SHARE: frozenset({(Q, Q), (L, L), (B, B)}),
     Event.GRANT: frozenset({(Q, L)}),
     Event.PARK: frozenset({(Q, P)}),
-    Event.DROP: frozenset({(Q, A), (P, A), (B, A)}),
+    Event.DROP: frozenset({(Q, A), (P, A), (B, A), (D, A)}),
     Event.HEARTBEAT: frozenset({(L, L)}),
     Event.COMPLETE: frozenset({(L, s) for s in _REQUEUE}),
     Event.RELEASE: frozenset({(L, s) for s in _REQUEUE}),
@@ -73,6 +73,15 @@ TRANSITIONS: dict[Event, frozenset[tuple[State, State]]] = {
 
 class InvalidTransition(Exception):
     """A chunk changed state in a way no event allows."""
+
+
+def step(state: State, event: Event, to: State) -> State:
+    """``to``, when ``event`` may move a chunk from ``state`` there; else InvalidTransition."""
+    if (state, to) not in TRANSITIONS[event]:
+        raise InvalidTransition(
+            f"{event.value} cannot move a chunk from {state.value} to {to.value}"
+        )
+    return to
 
 
 def after(state: State, event: Event) -> frozenset[State]:

@@ -2,13 +2,16 @@
 
 Each transition is one Lua script run against the chunk's dataset (one hash-tag slot). A
 completion, heartbeat, failure or release whose fencing token is not the chunk's current one is
-refused with :class:`LeaseLost` by the script itself, before it writes anything.
+refused with :class:`LeaseLost`, and one from a worker other than the one the lease was granted
+to with :class:`PermissionDenied`, by the script itself, before it writes anything. Scripts
+take their time from Redis, never from this replica's clock.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +28,8 @@ from seamfill.v1 import common_pb2
 
 # Expired leases and due retries moved per script run (bounds the time one script blocks Redis).
 RECLAIM_BATCH = 200
+# Rows one chunk of a dataset that is not bars may report (bars: at most one per bar).
+MAX_CHUNK_ROWS = 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +41,9 @@ class Acquired:
     expired: dict[str, int]
     dead: dict[str, int]
     short: set[str]
-    """Datasets that had fewer ready chunks than asked for (empty or at their cap)."""
+    """Datasets found with no ready chunk at all (a dataset at its cap is not short)."""
+    due_in_s: float | None = None
+    """Seconds until the first retry of these datasets comes due (None: none waits)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +58,8 @@ class Reaped:
     expired: int
     dead: int
     promoted: int
-    next_due_us: int
+    due_in_us: int
+    """Microseconds until the next lease deadline or retry time (-1: nothing pending)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,32 +118,34 @@ class Leasing:
         expired: dict[str, int] = {}
         dead: dict[str, int] = {}
         short: set[str] = set()
+        due: list[float] = []
         for ds in datasets:
             asked = want - len(leases)
             if asked <= 0:
                 break
             now = self.store.clock()
-            n_exp, n_dead, grants = await self.scripts.dataset(
+            n_exp, n_dead, grants, ready, due_in = await self.scripts.dataset(
                 "acquire",
                 ds.name,
-                now,
                 args=[
                     self.ttl_us,
                     asked,
-                    ds.max_concurrency,
                     worker_id,
                     self.config.max_attempts,
                     RECLAIM_BATCH,
+                    secrets.randbits(31),
                 ],
             )
-            if len(grants) < asked:
+            if len(grants) < asked and int(ready) == 0:
                 short.add(ds.name)
+            if int(due_in) >= 0:
+                due.append(int(due_in) / 1e6)
             if n_exp:
                 expired[ds.name] = int(n_exp)
             if n_dead:
                 dead[ds.name] = int(n_dead)
             leases += [self._lease(ds, worker_id, now, g) for g in grants]
-        return Acquired(leases, expired, dead, short)
+        return Acquired(leases, expired, dead, short, min(due) if due else None)
 
     def _lease(self, ds: Dataset, worker_id: str, now: int, g: list[Any]) -> common_pb2.Lease:
         """A grant of the acquire script as the wire lease (built once: this is the hot path)."""
@@ -168,8 +178,8 @@ class Leasing:
             pb = self._datasets_pb[ds.name] = cv.dataset_to_pb(ds)
         return pb
 
-    async def heartbeat(self, progress: Sequence[Progress]) -> list[LeaseStatus]:
-        """Extend live leases and record progress; one script per dataset involved."""
+    async def heartbeat(self, worker_id: str, progress: Sequence[Progress]) -> list[LeaseStatus]:
+        """Extend ``worker_id``'s live leases and record progress; one script per dataset."""
         out: dict[str, LeaseStatus] = {}
         by_ds: dict[str, list[tuple[ChunkRef, Progress]]] = {}
         for p in progress:
@@ -180,39 +190,50 @@ class Leasing:
                 continue
             by_ds.setdefault(ref.dataset, []).append((ref, p))
         for dataset, items in by_ds.items():
-            args: list[object] = [self.ttl_us]
+            args: list[object] = [self.ttl_us, worker_id]
             for ref, p in items:
                 args += [ref.local, p.token, p.progress_until_us, p.rows]
-            answers = await self.scripts.dataset(
-                "heartbeat", dataset, self.store.clock(), args=args
-            )
+            answers = await self.scripts.dataset("heartbeat", dataset, args=args)
             for (_, p), (code, deadline, reason) in zip(items, answers, strict=True):
                 out[p.lease_id] = LeaseStatus(
                     p.lease_id, Directive(int(code)), int(deadline), str(reason)
                 )
         return [out[p.lease_id] for p in progress]
 
-    async def complete(self, lease_id: str, token: int, rows: int) -> list[str]:
-        """Cover the chunk's range (up to the settled edge); returns the jobs it finished."""
-        if rows < 0:
-            raise InvalidArgument(f"rows = {rows} is negative: give the rows written (0 = none)")
+    async def complete(self, lease_id: str, token: int, rows: int, worker_id: str) -> list[str]:
+        """Cover the chunk's range (up to the settled edge); returns the jobs it finished.
+        ``rows`` is bounded: at most one per bar of the chunk for bars datasets, at most
+        :data:`MAX_CHUNK_ROWS` otherwise (checked before anything is written)."""
+        if not 0 <= rows <= MAX_CHUNK_ROWS:
+            raise InvalidArgument(
+                f"rows = {rows} is out of bounds: give the rows written, 0..{MAX_CHUNK_ROWS} "
+                "(0 = the source has none)"
+            )
         ref, ds = self._ref(lease_id)
-        now = self.store.clock()
         done = await self.scripts.dataset(
             "complete",
             ds.name,
-            now,
             keys=[self.keys.coverage(ds.name, ref.symbol), self.keys.rows_min(ds.name)],
-            args=[ref.local, token, rows, ds.settled_until(now), int(ds.max_concurrency > 0)],
+            args=[
+                ref.local,
+                token,
+                rows,
+                worker_id,
+                ds.interval_us,
+                ds.settle_us,
+                int(ds.kind == "bars"),
+                MAX_CHUNK_ROWS,
+            ],
         )
         return [f"{ds.name}:{j}" for j in done]
 
-    async def fail(self, lease_id: str, token: int, reason: str, retryable: bool) -> Failed:
+    async def fail(
+        self, lease_id: str, token: int, reason: str, retryable: bool, worker_id: str
+    ) -> Failed:
         ref, ds = self._ref(lease_id)
         attempts, dead, at = await self.scripts.dataset(
             "fail",
             ds.name,
-            self.store.clock(),
             args=[
                 ref.local,
                 token,
@@ -222,22 +243,20 @@ class Leasing:
                 self.config.backoff_base_ms * 1_000,
                 self.config.backoff_max_ms * 1_000,
                 random.random(),
-                int(ds.max_concurrency > 0),
+                worker_id,
             ],
         )
         return Failed(int(attempts), bool(int(dead)), int(at))
 
-    async def release(self, lease_id: str, token: int) -> str:
+    async def release(self, lease_id: str, token: int, worker_id: str) -> str:
         ref, ds = self._ref(lease_id)
-        where = await self.scripts.dataset(
-            "release", ds.name, self.store.clock(), args=[ref.local, token]
-        )
+        where = await self.scripts.dataset("release", ds.name, args=[ref.local, token, worker_id])
         return str(where)
 
     async def reap(self, dataset: str) -> Reaped:
         """Expired leases and due retries of ``dataset`` back to the queue."""
         expired, dead, promoted, next_due = await self.scripts.dataset(
-            "reap", dataset, self.store.clock(), args=[self.config.max_attempts, RECLAIM_BATCH]
+            "reap", dataset, args=[self.config.max_attempts, RECLAIM_BATCH]
         )
         return Reaped(int(expired), int(dead), int(promoted), int(next_due))
 
@@ -248,7 +267,6 @@ class Leasing:
             "worker_seen",
             [self.keys.workers, self.keys.worker(worker_id)],
             [
-                self.store.clock(),
                 worker_id,
                 ",".join(sources or ()),
                 "0" if sources is None else "1",
@@ -272,7 +290,7 @@ class Leasing:
         granted, wait_ms = await self.scripts.plain(
             "take_tokens",
             [self.keys.bucket(source)],
-            [self.store.clock(), cfg.rate_per_second, burst, tokens],
+            [cfg.rate_per_second, burst, tokens],
         )
         return bool(int(granted)), int(wait_ms)
 

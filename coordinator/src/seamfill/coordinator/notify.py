@@ -34,7 +34,7 @@ class Hub:
         self._keys = keys
         self._work: dict[str, set[asyncio.Event]] = defaultdict(set)
         self._jobs: dict[str, set[asyncio.Event]] = defaultdict(set)
-        self._empty: set[str] = set()
+        self._empty: dict[str, float] = {}  # dataset -> loop time the memory lapses
         self._epochs: dict[str, int] = defaultdict(int)
         self._generation = 0
         self.draining: set[str] = set()
@@ -61,7 +61,13 @@ class Hub:
             self._task = None
 
     def known_empty(self, dataset: str) -> bool:
-        return self.connected.is_set() and dataset in self._empty
+        until = self._empty.get(dataset)
+        if until is None or not self.connected.is_set():
+            return False
+        if asyncio.get_running_loop().time() >= until:
+            del self._empty[dataset]  # a retry came due: look again
+            return False
+        return True
 
     @property
     def generation(self) -> int:
@@ -72,13 +78,21 @@ class Hub:
         """Changes whenever ``dataset`` is woken (or the channel reconnects)."""
         return self._generation, self._epochs[dataset]
 
-    def mark_empty(self, dataset: str, since: tuple[int, int]) -> None:
-        """Remember ``dataset`` had nothing, unless it was woken after ``since`` was taken."""
+    def mark_empty(self, dataset: str, since: tuple[int, int], for_s: float | None = None) -> None:
+        """Remember ``dataset`` had nothing (for ``for_s`` seconds, when a retry comes due
+        then), unless it was woken after ``since`` was taken."""
         if self.connected.is_set() and self.epoch(dataset) == since:
-            self._empty.add(dataset)
+            lapse = float("inf") if for_s is None else asyncio.get_running_loop().time() + for_s
+            self._empty[dataset] = lapse
+
+    def lapses_in(self, datasets: list[str]) -> float | None:
+        """Seconds until the first remembered emptiness of ``datasets`` lapses (None: never)."""
+        now = asyncio.get_running_loop().time()
+        soonest = min((self._empty.get(d, float("inf")) for d in datasets), default=float("inf"))
+        return None if soonest == float("inf") else max(0.0, soonest - now)
 
     def mark_busy(self, dataset: str) -> None:
-        self._empty.discard(dataset)
+        self._empty.pop(dataset, None)
 
     async def wait_work(self, since: dict[str, tuple[int, int]], timeout: float) -> bool:
         """Sleep until one of the datasets in ``since`` is woken after its epoch there was taken,
@@ -124,7 +138,7 @@ class Hub:
 
     def _dispatch(self, channel: str, data: str) -> None:
         if channel == self._keys.wake_channel:
-            self._empty.discard(data)
+            self._empty.pop(data, None)
             self._epochs[data] += 1
             for ev in self._work.get(data, ()):
                 ev.set()

@@ -72,7 +72,6 @@ async def reconcile(store: Store, series: Series, r: TimeRange) -> Reconciled:
     await store.scripts.dataset(
         "reconcile",
         ds.name,
-        store.clock(),
         keys=[store.keys.coverage(ds.name, series.symbol)],
         args=args,
     )

@@ -9,7 +9,7 @@ call costs a share of one round trip.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,8 +72,11 @@ class _Head:
 class Scripts:
     """The coordinator's scripts registered on one Redis client."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+    def __init__(
+        self, client: aioredis.Redis, keys: Keys, caps: Mapping[str, int] | None = None
+    ) -> None:
         self._keys = keys
+        self._caps = dict(caps or {})
         self._heads: dict[str, _Head] = {}
         self.pipe = Pipe(client.connection_pool)
         self._text = {name: script_text(name) for name in DATASET_SCRIPTS + PLAIN_SCRIPTS}
@@ -86,17 +89,17 @@ class Scripts:
         self,
         name: str,
         dataset: str,
-        now_us: int,
         keys: Sequence[str] = (),
         args: Sequence[Any] = (),
     ) -> Any:
-        """Run dataset script ``name`` with the common KEYS/ARGV head plus ``keys``/``args``."""
+        """Run dataset script ``name`` with the common KEYS/ARGV head plus ``keys``/``args``.
+        The script takes its time from Redis; the dataset's concurrency cap goes in the head."""
         head = self._heads.get(dataset) or self._head(dataset)
         k = self._keys
         return await self.plain(
             name,
             [*head.keys, *keys],
-            [head.base, now_us, k.job_channel, k.wake_channel, dataset, *args],
+            [head.base, self._caps.get(dataset, 0), k.job_channel, k.wake_channel, dataset, *args],
         )
 
     def _head(self, dataset: str) -> _Head:

@@ -178,6 +178,7 @@ class Coordinator:
             try:
                 for name in sorted(self.config.datasets):
                     r = await self.runtime.leasing.reap(name)
+                    await self.store.resume_planning(name)
                     if r.expired:
                         metrics.LEASE_EXPIRIES.labels(name).inc(r.expired)
                         log_event(
@@ -189,8 +190,8 @@ class Coordinator:
                         )
                     if r.dead:
                         metrics.DEAD_LETTERED.labels(name).inc(r.dead)
-                    if r.next_due_us >= 0:
-                        sleep = min(sleep, (r.next_due_us - self.store.clock()) / 1e6 + 0.01)
+                    if r.due_in_us >= 0:
+                        sleep = min(sleep, r.due_in_us / 1e6 + 0.01)
                 if not self.config.datasets:
                     await self.store.ping()
                 await self._set_serving(True)

@@ -75,6 +75,7 @@ class CoverageService(Servicer, coverage_pb2_grpc.CoverageServicer):
                 r,
                 cv.priority_from_pb(request.priority),
                 requested_by=request.requested_by,
+                idempotency_key=request.idempotency_key,
                 traceparent=tracing.current_traceparent() or metadata_value(context, "traceparent"),
             )
         out = coverage_pb2.EnsureRangeResponse()

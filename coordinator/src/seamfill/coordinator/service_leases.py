@@ -30,6 +30,10 @@ log = logging.getLogger("seamfill.coordinator")
 MAX_ACQUIRE = 1_000
 MAX_WAIT_MS = 120_000
 MAX_WORKER_ID = 256
+MAX_REASON = 2_000
+# Progress a heartbeat may report for one lease (rows; until is a time, checked as one).
+MAX_PROGRESS_ROWS = 1_000_000_000
+MAX_TIME_US = 2**62
 # Long-polling acquires a session may have waiting at once (a worker has one).
 MAX_SESSION_CALLS = 256
 
@@ -46,7 +50,26 @@ def _worker_id(value: str, field: str = "worker_id") -> str:
 def _lease_id(value: str) -> str:
     if not value:
         raise InvalidArgument("lease_id is empty: give the lease_id Acquire returned")
+    if len(value) > 2 * MAX_WORKER_ID + 64:
+        raise InvalidArgument(
+            f"lease_id {value[:40]!r}... is {len(value)} characters: give the lease_id Acquire "
+            "returned"
+        )
     return value
+
+
+def _progress(p: leases_pb2.LeaseProgress) -> Progress:
+    if not 0 <= p.rows <= MAX_PROGRESS_ROWS:
+        raise InvalidArgument(
+            f"leases.rows = {p.rows} of lease {p.lease_id[:80]!r} must be within "
+            f"[0, {MAX_PROGRESS_ROWS}]: give the rows written so far"
+        )
+    if not 0 <= p.progress_until_us <= MAX_TIME_US:
+        raise InvalidArgument(
+            f"leases.progress_until_us = {p.progress_until_us} must be within [0, {MAX_TIME_US}]:"
+            " give the last timestamp written, in microseconds"
+        )
+    return Progress(_lease_id(p.lease_id), p.token, p.progress_until_us, p.rows)
 
 
 class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
@@ -90,11 +113,14 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
             # only saves the calls that would otherwise be answered by a wake-up anyway.
             candidates = [ds for ds in datasets if wait_s <= 0 or not hub.known_empty(ds.name)]
             since = {ds.name: hub.epoch(ds.name) for ds in datasets}
+            pause = wait_s
             if candidates:
                 got = await self.rt.leasing.acquire(worker, candidates, want)
                 self._account(got, worker)
                 for name in got.short:
-                    hub.mark_empty(name, since[name])
+                    hub.mark_empty(name, since[name], got.due_in_s)
+                if got.due_in_s is not None:
+                    pause = got.due_in_s + 0.005  # look again when the first retry is due
                 if got.leases:
                     for ds in {lease.dataset.name for lease in got.leases}:
                         hub.mark_busy(ds)
@@ -102,7 +128,10 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
             left = deadline - time.monotonic()
             if left <= 0 or not datasets or hub.closing:
                 return got
-            await hub.wait_work(since, left)
+            lapse = hub.lapses_in([ds.name for ds in datasets])
+            if lapse is not None:
+                pause = min(pause, lapse + 0.005)
+            await hub.wait_work(since, min(left, pause))
 
     def _account(self, got: Acquired, worker: str) -> None:
         for name, n in got.expired.items():
@@ -128,11 +157,8 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
         worker = _worker_id(request.worker_id)
         rt = self.rt
         drain = await rt.workers.seen(worker, None)
-        progress = [
-            Progress(_lease_id(p.lease_id), p.token, p.progress_until_us, p.rows)
-            for p in request.leases
-        ]
-        statuses = await rt.leasing.heartbeat(progress) if progress else []
+        progress = [_progress(p) for p in request.leases]
+        statuses = await rt.leasing.heartbeat(worker, progress) if progress else []
         out = leases_pb2.HeartbeatResponse(ttl_ms=rt.config.lease_ttl_ms, drain=drain)
         for st in statuses:
             if st.directive is Directive.LOST:
@@ -159,13 +185,14 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
         self, request: leases_pb2.CompleteRequest, context: Ctx
     ) -> leases_pb2.CompleteResponse:
         lease_id = _lease_id(request.lease_id)
+        worker = _worker_id(request.worker_id)
         rt = self.rt
-        done = await rt.leasing.complete(lease_id, request.token, request.rows)
+        done = await rt.leasing.complete(lease_id, request.token, request.rows, worker)
         ds = rt.store.dataset(lease_id.partition("/")[0], "lease_id")
         chunks, rows = metrics.completed(ds.name, ds.source)
         chunks.inc()
         rows.inc(request.rows)
-        rt.workers.add_rows(request.worker_id, request.rows)
+        rt.workers.add_rows(worker, request.rows)
         ref = ChunkRef.parse(lease_id)
         log_event(
             log,
@@ -175,7 +202,7 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
             symbol=ref.symbol,
             start=us_to_text(ref.cell_us),
             rows=request.rows,
-            worker=request.worker_id,
+            worker=worker,
         )
         for job in done:
             log_event(log, "seamless.job.done", job=job)
@@ -184,8 +211,13 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
     @rpc(Role.WORKER)
     async def Fail(self, request: leases_pb2.FailRequest, context: Ctx) -> leases_pb2.FailResponse:
         lease_id = _lease_id(request.lease_id)
+        worker = _worker_id(request.worker_id)
         result = await self.rt.leasing.fail(
-            lease_id, request.token, request.reason or "failed", request.retryable
+            lease_id,
+            request.token,
+            (request.reason or "failed")[:MAX_REASON],
+            request.retryable,
+            worker,
         )
         dataset = lease_id.partition("/")[0]
         if result.dead_lettered:
@@ -211,10 +243,9 @@ class LeasesService(Servicer, leases_pb2_grpc.LeasesServicer):
         self, request: leases_pb2.ReleaseRequest, context: Ctx
     ) -> leases_pb2.ReleaseResponse:
         lease_id = _lease_id(request.lease_id)
-        where = await self.rt.leasing.release(lease_id, request.token)
-        log_event(
-            log, "seamless.lease.released", lease=lease_id, worker=request.worker_id, now=where
-        )
+        worker = _worker_id(request.worker_id)
+        where = await self.rt.leasing.release(lease_id, request.token, worker)
+        log_event(log, "seamless.lease.released", lease=lease_id, worker=worker, now=where)
         return leases_pb2.ReleaseResponse()
 
     @rpc(Role.WORKER)

@@ -21,7 +21,12 @@ from seamfill.coordinator.config import CoordinatorConfig
 from seamfill.coordinator.keys import Keys, split_job_id
 from seamfill.coordinator.scripts import Scripts, translate
 from seamfill.core import ranges
-from seamfill.core.errors import DatasetNotFound, JobNotFound
+from seamfill.core.errors import (
+    CoordinatorUnavailable,
+    DatasetNotFound,
+    InvalidArgument,
+    JobNotFound,
+)
 from seamfill.core.types import (
     Coverage,
     Dataset,
@@ -46,6 +51,21 @@ _COVERED_PAGE = 64
 # than it saves. (Reading every cell's chunk in the first round trip instead costs a command per
 # cell, several us each, so it loses whenever more than a few cells are covered.)
 _PROBED_CELLS = 64
+# Cells one ensure script plans (each costs tens of us in Redis): a batch stays far below the
+# 50 ms any one Redis call may take, whatever the size of the request.
+PLAN_BATCH = 64
+# Scheduling (see ensure.lua): a priority class outranks the next by at most this long, and
+# each chunk of a job ranks this much behind the one before it (fair between jobs).
+PRIORITY_AGING_US = 300_000_000
+CHUNK_SPACING_US = 1_000_000
+# An idempotency key is remembered this long, and is at most this long.
+IDEMPOTENCY_TTL_S = 86_400
+MAX_IDEMPOTENCY_KEY = 128
+# EnsureRange is rate-limited per caller (requested_by) in chunk cells: a burst of this many
+# requests of max_job_chunks, then one such request's cells per second.
+ENSURE_BURST_REQUESTS = 2
+# A job whose planning made no progress this long is planned on by any replica's reaper.
+PLANNING_IDLE_US = 30_000_000
 
 
 def now_us() -> int:
@@ -94,7 +114,11 @@ class Store:
             socket_timeout=10,
             health_check_interval=30,
         )
-        self.scripts = Scripts(self.redis, self.keys)
+        self.scripts = Scripts(
+            self.redis,
+            self.keys,
+            {name: ds.max_concurrency for name, ds in config.datasets.items()},
+        )
         self.clock = clock
 
     async def close(self) -> None:
@@ -185,17 +209,22 @@ class Store:
                 return [], []
         rows = await self._read(
             *(
-                ("HMGET", self.keys.chunk(ds.name, f"{series.symbol}@{cell}"), "state", "s", "e")
+                ("HMGET", self.keys.chunk(ds.name, f"{series.symbol}@{cell}"), "state", "s", "e", "want")
                 for cell in cells
             )
         )
         queued: list[TimeRange] = []
         leased: list[TimeRange] = []
-        for state, start, end in rows:
+        for state, start, end, want in rows:
+            if state is None:
+                continue
+            fetch = TimeRange(int(start), int(end))
+            wanted = [parse_interval(m) for m in want.split(",")] if want else [fetch]
             if state in ("queued", "backoff", "parked"):
-                queued.append(TimeRange(int(start), int(end)))
-            elif state == "leased":
-                leased.append(TimeRange(int(start), int(end)))
+                queued += wanted
+            elif state == "leased":  # the rest of its want waits for the lease to end
+                leased.append(fetch)
+                queued += [g for w in wanted for g in ranges.subtract(w, [fetch])]
         return queued, leased
 
     async def _read(self, *commands: tuple[Any, ...]) -> list[Any]:
@@ -216,37 +245,95 @@ class Store:
         *,
         requested_by: str = "",
         traceparent: str = "",
+        idempotency_key: str = "",
     ) -> Job | None:
-        """Plan the chunks ``r`` still needs as a new job; ``None`` when nothing is needed."""
+        """Plan the chunks ``r`` still needs as a new job; ``None`` when nothing is needed.
+
+        The script derives the chunks from the range and the coverage in Redis, in batches of
+        :data:`PLAN_BATCH` cells (the job cannot end before its last batch), so no single call
+        holds Redis for long."""
         ds = self.dataset(series.dataset)
         planner.check_range(r, ds, max_chunks=self.config.max_job_chunks)
-        now = self.clock()
-        part = planner.plannable(r, ds, now)
-        if part is None:
+        if len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+            raise InvalidArgument(
+                f"idempotency_key {idempotency_key[:20]!r}... is {len(idempotency_key)} "
+                f"characters: give at most {MAX_IDEMPOTENCY_KEY} (e.g. a UUID)"
+            )
+        if idempotency_key:
+            [seen] = await self._read(("GET", f"{self.keys.base(ds.name)}idem:{idempotency_key}"))
+            if seen and await self._read(("EXISTS", self.keys.job(ds.name, seen))) == [1]:
+                return await self.job(f"{ds.name}:{seen}")
+        part = planner.plannable(r, ds, self.clock())
+        if part is None or not ranges.subtract(part, await self.covered(series, part)):
             return None
-        chunks = planner.plan(r, await self.covered(series, part), ds, now)
-        if not chunks:
-            return None
+        await self._ensure_budget(requested_by, r, ds)
         local = secrets.token_hex(6)
-        args: list[object] = [
-            local,
-            series.symbol,
-            r.start_us,
-            r.end_us,
-            int(priority),
-            requested_by,
-            traceparent,
-        ]
-        for c in chunks:
-            args += [c.cell_us, c.range.start_us, c.range.end_us]
-        await self.scripts.dataset(
-            "ensure",
-            ds.name,
-            now,
-            keys=[self.keys.coverage(ds.name, series.symbol), self.keys.jobs(ds.name)],
-            args=args,
+        job = await self._plan(
+            ds,
+            [local, series.symbol, r.start_us, r.end_us, int(priority), requested_by, traceparent],
+            "",
+            idempotency_key,
         )
-        return await self.job(f"{ds.name}:{local}")
+        return await self.job(f"{ds.name}:{job}")
+
+    async def _plan(self, ds: Dataset, job: list[object], cursor: str, key: str = "") -> str:
+        """Run the ensure script from ``cursor`` until the job is planned; returns its id."""
+        head = [*job, ds.chunk_span_us, ds.interval_us, ds.settle_us]
+        tail = [PLAN_BATCH, PRIORITY_AGING_US, CHUNK_SPACING_US, key, IDEMPOTENCY_TTL_S]
+        keys = [self.keys.coverage(ds.name, str(job[1])), self.keys.jobs(ds.name)]
+        while True:
+            nxt, _, _, _, local = await self.scripts.dataset(
+                "ensure", ds.name, keys=keys, args=[*head, cursor, *tail]
+            )
+            if int(nxt) < 0:
+                return str(local)
+            cursor = str(nxt)
+
+    async def resume_planning(self, dataset: str, idle_us: int = PLANNING_IDLE_US) -> int:
+        """Plan the rest of jobs whose planning stopped (its replica died) ``idle_us`` ago or
+        more; returns how many were resumed. Safe on every replica at once."""
+        ds = self.dataset(dataset)
+        base = self.keys.base(dataset)
+        [now_s, now_u], stale = await self._read(
+            ("TIME",), ("ZRANGE", f"{base}planning", 0, 9, "WITHSCORES")
+        )
+        if stale and not isinstance(stale[0], list | tuple):  # a flat reply: pair it up
+            stale = list(zip(stale[::2], stale[1::2], strict=True))
+        now = int(now_s) * 1_000_000 + int(now_u)
+        offset = await self._read(("HGET", self.keys.stats(dataset), "clock_offset_us"))
+        now += int(offset[0] or 0)
+        n = 0
+        for local, at in stale:
+            if now - int(float(at)) < idle_us:
+                continue
+            try:
+                h = await self.redis.hgetall(self.keys.job(dataset, local))
+                if not h.get("cursor"):
+                    await self.redis.zrem(f"{base}planning", local)
+                    continue
+            except (rexc.RedisError, OSError) as e:
+                raise translate(e) from e
+            fields = [h["sym"], h["s"], h["e"], h["prio"], h.get("by", ""), h.get("tp", "")]
+            await self._plan(ds, [local, *fields], h["cursor"])
+            n += 1
+        return n
+
+    async def _ensure_budget(self, caller: str, r: TimeRange, ds: Dataset) -> None:
+        """Take the request's cells from its caller's budget (a fleet-wide token bucket)."""
+        span = ds.chunk_span_us
+        cells = (ranges.align_up(r.end_us, span) - ranges.align_down(r.start_us, span)) // span
+        rate = self.config.max_job_chunks
+        burst = ENSURE_BURST_REQUESTS * rate
+        granted, wait_ms = await self.scripts.plain(
+            "take_tokens",
+            [self.keys.bucket(f"ensure:{caller[:256] or '-'}")],
+            [rate, burst, min(cells, burst)],
+        )
+        if not int(granted):
+            raise CoordinatorUnavailable(
+                f"requested_by {caller[:40]!r} asked for more than {rate} chunks per second "
+                f"over its burst of {burst}: retry after {int(wait_ms)} ms"
+            )
 
     async def job(self, job_id: str) -> Job:
         dataset, local = split_job_id(job_id)
@@ -325,5 +412,5 @@ class Store:
         dataset, local = split_job_id(job_id)
         if dataset not in self.config.datasets:
             raise JobNotFound(f"job_id {job_id!r}: no dataset {dataset!r} on this coordinator")
-        await self.scripts.dataset("job_control", dataset, self.clock(), args=[local, action])
+        await self.scripts.dataset("job_control", dataset, args=[local, action])
         return await self.job(job_id)

@@ -145,7 +145,6 @@ async def requeue_dead(
             await store.scripts.dataset(
                 "requeue_dead",
                 name,
-                store.clock(),
                 args=["1" if all_ else "0", limit, *by_ds.get(name, [])],
             )
         )

@@ -3,19 +3,32 @@
 -- Calling convention of every dataset script:
 --   KEYS[1] ready    KEYS[2] leases   KEYS[3] delayed  KEYS[4] parked
 --   KEYS[5] dead     KEYS[6] token    KEYS[7] stats    KEYS[8..] script-specific
---   ARGV[1] key base of the dataset ("P{D}:")   ARGV[2] now, microseconds
+--   ARGV[1] key base of the dataset ("P{D}:")   ARGV[2] the dataset's concurrency cap (0 = none)
 --   ARGV[3] job channel   ARGV[4] wake channel   ARGV[5] dataset name   ARGV[6..] script-specific
 -- Chunk and job keys are built from the base, so they share the dataset's hash-tag slot.
 -- Errors are raised as "SEAMFILL <ErrorClass> <message>" and mapped to seamfill errors in Python.
+-- Every script validates and computes before its first write: Redis does not roll a script
+-- back, so an error raised after a write would leave half a transition.
+--
+-- Time: NOW comes from Redis's own clock (TIME), never from the caller, so leases, backoff and
+-- rate limits hold across replicas with skewed clocks. The stats hash may hold 'clock_offset_us'
+-- (never set in production) so tests can move the engine's clock forward without sleeping.
 --
 -- Numbers: Lua holds doubles and redis.call formats numbers with %.14g, which would round
 -- 16-digit microsecond timestamps; every number sent to Redis goes through I() first.
 
-local B, NOW, JOBCH, WAKECH, DS = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local B, CAP, JOBCH, WAKECH, DS = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 local K_READY, K_LEASES, K_DELAYED, K_PARKED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_DEAD, K_TOKEN, K_STATS = KEYS[5], KEYS[6], KEYS[7]
 local JOB_TTL = 7 * 86400
 local PROGRESS_EVERY_US = 250000
+local NOW
+do
+  local t = redis.call('TIME')
+  NOW = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    + tonumber(redis.call('HGET', K_STATS, 'clock_offset_us') or '0')
+end
+local WOKE = false
 
 local function I(n) return string.format('%d', n) end
 local function fail(class, msg) return redis.error_reply('SEAMFILL ' .. class .. ' ' .. msg) end
@@ -58,6 +71,7 @@ end
 
 -- Remove [s, e) from a coverage ZSET, keeping the parts of cut intervals outside it.
 local function cov_remove(key, s, e)
+  if e <= s then return end
   local doomed, keep, offset = {}, {}, 0
   while true do
     local batch = redis.call('ZRANGEBYSCORE', key, '(' .. I(s), '+inf', 'LIMIT', offset, 64)
@@ -85,6 +99,65 @@ local function cov_covers(key, s, e)
 end
 
 local function publish_job(j) redis.call('PUBLISH', JOBCH, DS .. ':' .. j) end
+
+-- Tell waiting Acquire calls that the dataset has work (at most once per script run).
+local function wake()
+  if not WOKE then
+    WOKE = true
+    redis.call('PUBLISH', WAKECH, DS)
+  end
+end
+
+-- A chunk's want: the coalesced, sorted ranges of its cell that some job still needs, kept in
+-- the chunk hash as "a:b,c:d". Its fetch range (s, e) is the first of them: two gaps in one
+-- cell are fetched one after the other (Complete queues the rest), never as their hull, which
+-- would fetch the covered bars between them again.
+local function want_parse(str)
+  local out = {}
+  for a, b in string.gmatch(str or '', '(%-?%d+):(%-?%d+)') do out[#out + 1] = {tonumber(a), tonumber(b)} end
+  return out
+end
+
+local function want_str(w)
+  local parts = {}
+  for i, r in ipairs(w) do parts[i] = I(r[1]) .. ':' .. I(r[2]) end
+  return table.concat(parts, ',')
+end
+
+-- The union of two range lists, coalesced and sorted.
+local function want_union(a, b)
+  local all = {}
+  for _, r in ipairs(a) do all[#all + 1] = r end
+  for _, r in ipairs(b) do all[#all + 1] = r end
+  table.sort(all, function(x, y) return x[1] < y[1] end)
+  local out = {}
+  for _, r in ipairs(all) do
+    local last = out[#out]
+    if last and r[1] <= last[2] then
+      if r[2] > last[2] then last[2] = r[2] end
+    else
+      out[#out + 1] = {r[1], r[2]}
+    end
+  end
+  return out
+end
+
+-- The ranges of w outside [s, e).
+local function want_minus(w, s, e)
+  local out = {}
+  for _, r in ipairs(w) do
+    if r[1] < s then out[#out + 1] = {r[1], math.min(r[2], s)} end
+    if r[2] > e then out[#out + 1] = {math.max(r[1], e), r[2]} end
+  end
+  return out
+end
+
+local function want_meets(w, s, e)
+  for _, r in ipairs(w) do
+    if r[1] < e and r[2] > s then return true end
+  end
+  return false
+end
 
 -- 'running' when a running job waits on the chunk (or no job does and nobody cancelled it:
 -- an operator requeued it), 'paused' when only paused ones do, 'none' when nobody wants it.
@@ -119,7 +192,8 @@ end
 -- Finish job j when nothing of it is pending: done, or failed when a chunk was dead-lettered.
 local function job_finish_check(j)
   if redis.call('SCARD', jpkey(j)) > 0 then return false end
-  local st = redis.call('HGET', jkey(j), 'state')
+  local st, planning = unpack(redis.call('HMGET', jkey(j), 'state', 'planning'))
+  if planning then return false end
   if st ~= 'running' and st ~= 'paused' then return false end
   local failed = tonumber(redis.call('HGET', jkey(j), 'failed') or '0')
   redis.call('HSET', jkey(j), 'state', failed > 0 and 'failed' or 'done', 'updated', I(NOW))
@@ -168,6 +242,7 @@ local function requeue(lid)
   if mode == 'running' then
     redis.call('HSET', ck, 'state', 'queued')
     redis.call('ZADD', K_READY, redis.call('HGET', ck, 'score'), lid)
+    wake()
     return 'queued'
   elseif mode == 'paused' then
     redis.call('HSET', ck, 'state', 'parked')
@@ -178,9 +253,12 @@ local function requeue(lid)
   return 'dropped'
 end
 
+-- The chunk is no longer leased. On a capped dataset the freed slot wakes waiting workers
+-- whenever work is ready (a worker refused at the cap waits for exactly this).
 local function unlease(lid)
   redis.call('ZREM', K_LEASES, lid)
   jobs_leased(lid, -1)
+  if CAP > 0 and redis.call('ZCARD', K_READY) > 0 then wake() end
 end
 
 local function dead_letter(lid, err)
@@ -221,9 +299,9 @@ local function promote(limit)
   return #due, woke
 end
 
--- Check that (lid, token) is the live lease. Returns the error reply, or nil when it is.
-local function check_lease(lid, token)
-  local c = redis.call('HMGET', ckey(lid), 'state', 'token', 'deadline')
+-- Check that (lid, token) is the live lease of worker. Returns the error reply, or nil.
+local function check_lease(lid, token, worker)
+  local c = redis.call('HMGET', ckey(lid), 'state', 'token', 'deadline', 'worker')
   if not c[1] then
     return fail('LeaseLost', 'lease ' .. DS .. '/' .. lid .. ' is not leased (finished, cancelled or unknown):'
       .. ' stop work on it and do not complete it')
@@ -231,6 +309,10 @@ local function check_lease(lid, token)
   if c[1] ~= 'leased' or c[2] ~= token then
     return fail('LeaseLost', 'token ' .. token .. ' of lease ' .. DS .. '/' .. lid .. ' is stale: the chunk '
       .. 'was leased again; stop work on it')
+  end
+  if c[4] ~= worker then
+    return fail('PermissionDenied', 'lease ' .. DS .. '/' .. lid .. ' was granted to another worker:'
+      .. ' only the worker_id it was granted to may heartbeat, complete, fail or release it')
   end
   if tonumber(c[3]) < NOW then
     return fail('LeaseLost', 'lease ' .. DS .. '/' .. lid .. ' expired: heartbeat more often than the TTL')

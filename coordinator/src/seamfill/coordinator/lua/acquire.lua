@@ -1,15 +1,20 @@
 -- acquire: reclaim expired leases, promote due retries, then grant up to max ready chunks.
 -- KEYS[1..7] as in _lib.lua
 -- ARGV[1..5] as in _lib.lua
--- ARGV[6] ttl, microseconds   ARGV[7] max chunks   ARGV[8] dataset concurrency cap (0 = none)
--- ARGV[9] worker id   ARGV[10] max attempts   ARGV[11] reclaim/promote batch limit
--- Returns {expired, dead-lettered, grants} where each grant is
+-- ARGV[6] ttl, microseconds   ARGV[7] max chunks   ARGV[8] worker id   ARGV[9] max attempts
+-- ARGV[10] reclaim/promote batch limit   ARGV[11] random seed for the tokens' random part
+-- Returns {expired, dead-lettered, grants, ready left, next retry due in us (-1: none)} where
+-- each grant is
 --   {local id, token, start, end, attempts, deadline, traceparent, last error, {job ids}}
-local ttl, want, cap = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local worker, max_attempts, limit = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
+-- A token is (grant counter * 2^20 + a random 20-bit part): it grows on every grant and cannot
+-- be guessed from another one. "ready left" > 0 with fewer grants than asked means the dataset
+-- is at its cap (or the scan bound was hit): the caller must not take it for empty.
+local ttl, want = tonumber(ARGV[6]), tonumber(ARGV[7])
+local worker, max_attempts, limit = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
+math.randomseed(tonumber(ARGV[11]))
 local expired, dead = reclaim(max_attempts, limit)
 promote(limit)
-if cap > 0 then want = math.min(want, cap - redis.call('ZCARD', K_LEASES)) end
+if CAP > 0 then want = math.min(want, CAP - redis.call('ZCARD', K_LEASES)) end
 local out, scanned = {}, 0
 -- Bounded: chunks of paused or cancelled jobs met on the way are parked or dropped.
 while #out < want and scanned < want + 200 do
@@ -20,7 +25,7 @@ while #out < want and scanned < want + 200 do
   local mode = jobs_mode(lid)
   local ck = ckey(lid)
   if mode == 'running' then
-    local token = redis.call('INCR', K_TOKEN)
+    local token = redis.call('INCR', K_TOKEN) * 1048576 + math.random(0, 1048575)
     local attempts = redis.call('HINCRBY', ck, 'attempts', 1)
     local deadline = NOW + ttl
     redis.call('HSET', ck, 'state', 'leased', 'token', I(token), 'worker', worker,
@@ -37,4 +42,7 @@ while #out < want and scanned < want + 200 do
     drop_chunk(lid)
   end
 end
-return {expired, dead, out}
+local due_in = -1
+local d = redis.call('ZRANGE', K_DELAYED, 0, 0, 'WITHSCORES')
+if d[2] then due_in = math.max(0, tonumber(d[2]) - NOW) end
+return {expired, dead, out, redis.call('ZCARD', K_READY), I(due_in)}

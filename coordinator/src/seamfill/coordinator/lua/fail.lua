@@ -4,17 +4,16 @@
 -- ARGV[1..5] as in _lib.lua
 -- ARGV[6] local id   ARGV[7] token   ARGV[8] reason   ARGV[9] retryable (1/0)
 -- ARGV[10] max attempts   ARGV[11] backoff base, us   ARGV[12] backoff cap, us
--- ARGV[13] jitter in [0, 1)   ARGV[14] "1" when the dataset has a concurrency cap
+-- ARGV[13] jitter in [0, 1)   ARGV[14] worker id
 -- Returns {attempts, dead-lettered (1/0), retry at (us, 0 when dead)}
 local lid, token, reason = ARGV[6], ARGV[7], ARGV[8]
 local retryable, max_attempts = ARGV[9] == '1', tonumber(ARGV[10])
 local base, cap, jitter = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
-local err = check_lease(lid, token)
+local err = check_lease(lid, token, ARGV[14])
 if err then return err end
 local ck = ckey(lid)
-unlease(lid)
-if ARGV[14] == '1' and redis.call('ZCARD', K_READY) > 0 then redis.call('PUBLISH', WAKECH, DS) end
 local attempts = tonumber(redis.call('HGET', ck, 'attempts') or '0')
+unlease(lid)
 redis.call('HSET', ck, 'err', reason)
 if not retryable or attempts >= max_attempts then
   dead_letter(lid, reason)

@@ -1,15 +1,16 @@
 -- heartbeat: extend live leases, record progress, and say whether to go on.
 -- KEYS[1..7] as in _lib.lua
 -- ARGV[1..5] as in _lib.lua
--- ARGV[6] ttl, microseconds
--- ARGV[7..] quadruples (local id, token, progress until, progress rows)
+-- ARGV[6] ttl, microseconds   ARGV[7] worker id
+-- ARGV[8..] quadruples (local id, token, progress until, progress rows)
 -- Returns one {directive, deadline, reason} per lease, in order; directive 1 = continue,
--- 2 = stop (cancelled), 3 = stop (paused), 4 = lost (stale token or expired; nothing changed)
-local ttl = tonumber(ARGV[6])
+-- 2 = stop (cancelled), 3 = stop (paused), 4 = lost (stale token, expired, or another
+-- worker's lease; nothing changed)
+local ttl, worker = tonumber(ARGV[6]), ARGV[7]
 local out = {}
-for i = 7, #ARGV, 4 do
+for i = 8, #ARGV, 4 do
   local lid, token = ARGV[i], ARGV[i + 1]
-  local err = check_lease(lid, token)
+  local err = check_lease(lid, token, worker)
   if err then
     out[#out + 1] = {4, 0, (string.gsub(err['err'], '^SEAMFILL %S+ ', ''))}
   else

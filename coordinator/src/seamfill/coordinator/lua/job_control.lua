@@ -26,7 +26,7 @@ elseif action == 'resume' then
       woke = true
     end
   end
-  if woke then redis.call('PUBLISH', WAKECH, DS) end
+  if woke then wake() end
 elseif action == 'cancel' then
   if st ~= 'running' and st ~= 'paused' then return refuse('a running or paused job can be cancelled') end
   redis.call('HSET', jk, 'state', 'cancelled', 'updated', I(NOW), 'leased', 0)

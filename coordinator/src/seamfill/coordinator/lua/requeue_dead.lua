@@ -35,5 +35,5 @@ for _, lid in ipairs(lids) do
     n = n + 1
   end
 end
-if n > 0 then redis.call('PUBLISH', WAKECH, DS) end
+if n > 0 then wake() end
 return n

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from seamfill.v1 import common_pb2 as seamfill_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aseamfill/v1/coverage.proto\x12\x0bseamfill.v1\x1a\x18seamfill/v1/common.proto\"`\n\x12GetCoverageRequest\x12#\n\x06series\x18\x01 \x01(\x0b\x32\x13.seamfill.v1.Series\x12%\n\x05range\x18\x02 \x01(\x0b\x32\x16.seamfill.v1.TimeRange\"\xd3\x02\n\x13GetCoverageResponse\x12#\n\x06series\x18\x01 \x01(\x0b\x32\x13.seamfill.v1.Series\x12%\n\x05range\x18\x02 \x01(\x0b\x32\x16.seamfill.v1.TimeRange\x12\'\n\x07\x63overed\x18\x03 \x03(\x0b\x32\x16.seamfill.v1.TimeRange\x12$\n\x04gaps\x18\x04 \x03(\x0b\x32\x16.seamfill.v1.TimeRange\x12&\n\x06queued\x18\x05 \x03(\x0b\x32\x16.seamfill.v1.TimeRange\x12&\n\x06leased\x18\x06 \x03(\x0b\x32\x16.seamfill.v1.TimeRange\x12\x10\n\x08\x61s_of_us\x18\x07 \x01(\x03\x12\x18\n\x10settled_until_us\x18\x08 \x01(\x03\x12%\n\x07\x64\x61taset\x18\t \x01(\x0b\x32\x14.seamfill.v1.Dataset\"\xb0\x01\n\x12\x45nsureRangeRequest\x12#\n\x06series\x18\x01 \x01(\x0b\x32\x13.seamfill.v1.Series\x12%\n\x05range\x18\x02 \x01(\x0b\x32\x16.seamfill.v1.TimeRange\x12\'\n\x08priority\x18\x03 \x01(\x0e\x32\x15.seamfill.v1.Priority\x12\x0f\n\x07wait_ms\x18\x04 \x01(\x03\x12\x14\n\x0crequested_by\x18\x05 \x01(\t\"x\n\x13\x45nsureRangeResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x32\n\x08\x63overage\x18\x02 \x01(\x0b\x32 .seamfill.v1.GetCoverageResponse\x12\x1d\n\x03job\x18\x03 \x01(\x0b\x32\x10.seamfill.v1.Job\"6\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x13\n\x0binterval_ms\x18\x02 \x01(\x03\"\xc6\x01\n\x0b\x46ingerprint\x12#\n\x06series\x18\x01 \x01(\x0b\x32\x13.seamfill.v1.Series\x12%\n\x05range\x18\x02 \x01(\x0b\x32\x16.seamfill.v1.TimeRange\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x10\n\x08\x61s_of_us\x18\x04 \x01(\x03\x12\x0c\n\x04rows\x18\x05 \x01(\x03\x12\x0f\n\x07preview\x18\x06 \x01(\x08\x12\x14\n\x0cpublished_by\x18\x07 \x01(\t\x12\x14\n\x0cpublished_us\x18\x08 \x01(\x03\"J\n\x19PublishFingerprintRequest\x12-\n\x0b\x66ingerprint\x18\x01 \x01(\x0b\x32\x18.seamfill.v1.Fingerprint\"K\n\x1aPublishFingerprintResponse\x12-\n\x0b\x66ingerprint\x18\x01 \x01(\x0b\x32\x18.seamfill.v1.Fingerprint\"L\n\x16GetFingerprintsRequest\x12#\n\x06series\x18\x01 \x01(\x0b\x32\x13.seamfill.v1.Series\x12\r\n\x05limit\x18\x02 \x01(\x05\"I\n\x17GetFingerprintsResponse\x12.\n\x0c\x66ingerprints\x18\x01 \x03(\x0b\x32\x18.seamfill.v1.Fingerprint2\xb1\x03\n\x08\x43overage\x12P\n\x0bGetCoverage\x12\x1f.seamfill.v1.GetCoverageRequest\x1a .seamfill.v1.GetCoverageResponse\x12P\n\x0b\x45nsureRange\x12\x1f.seamfill.v1.EnsureRangeRequest\x1a .seamfill.v1.EnsureRangeResponse\x12<\n\x08WatchJob\x12\x1c.seamfill.v1.WatchJobRequest\x1a\x10.seamfill.v1.Job0\x01\x12\x65\n\x12PublishFingerprint\x12&.seamfill.v1.PublishFingerprintRequest\x1a\'.seamfill.v1.PublishFingerprintResponse\x12\\\n\x0fGetFingerprints\x12#.seamfill.v1.GetFingerprintsRequest\x1a$.seamfill.v1.GetFingerprintsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aseamfill/v1/coverage.proto\x12\x0bseamfill.v1\x1a\x18seamfill/v1/common.proto\"`\n\x12GetCoverageRequest\x12#\n\x06series\x18\x01 \x01(\x0b\x32\x13.seamfill.v1.Series\x12%\n\x05range\x18\x02 \x01(\x0b\x32\x16.seamfill.v1.TimeRange\"\xd3\x02\n\x13GetCoverageResponse\x12#\n\x06series\x18\x01 \x01(\x0b\x32\x13.seamfill.v1.Series\x12%\n\x05range\x18\x02 \x01(\x0b\x32\x16.seamfill.v1.TimeRange\x12\'\n\x07\x63overed\x18\x03 \x03(\x0b\x32\x16.seamfill.v1.TimeRange\x12$\n\x04gaps\x18\x04 \x03(\x0b\x32\x16.seamfill.v1.TimeRange\x12&\n\x06queued\x18\x05 \x03(\x0b\x32\x16.seamfill.v1.TimeRange\x12&\n\x06leased\x18\x06 \x03(\x0b\x32\x16.seamfill.v1.TimeRange\x12\x10\n\x08\x61s_of_us\x18\x07 \x01(\x03\x12\x18\n\x10settled_until_us\x18\x08 \x01(\x03\x12%\n\x07\x64\x61taset\x18\t \x01(\x0b\x32\x14.seamfill.v1.Dataset\"\xc9\x01\n\x12\x45nsureRangeRequest\x12#\n\x06series\x18\x01 \x01(\x0b\x32\x13.seamfill.v1.Series\x12%\n\x05range\x18\x02 \x01(\x0b\x32\x16.seamfill.v1.TimeRange\x12\'\n\x08priority\x18\x03 \x01(\x0e\x32\x15.seamfill.v1.Priority\x12\x0f\n\x07wait_ms\x18\x04 \x01(\x03\x12\x14\n\x0crequested_by\x18\x05 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\"x\n\x13\x45nsureRangeResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x32\n\x08\x63overage\x18\x02 \x01(\x0b\x32 .seamfill.v1.GetCoverageResponse\x12\x1d\n\x03job\x18\x03 \x01(\x0b\x32\x10.seamfill.v1.Job\"6\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x13\n\x0binterval_ms\x18\x02 \x01(\x03\"\xc6\x01\n\x0b\x46ingerprint\x12#\n\x06series\x18\x01 \x01(\x0b\x32\x13.seamfill.v1.Series\x12%\n\x05range\x18\x02 \x01(\x0b\x32\x16.seamfill.v1.TimeRange\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x10\n\x08\x61s_of_us\x18\x04 \x01(\x03\x12\x0c\n\x04rows\x18\x05 \x01(\x03\x12\x0f\n\x07preview\x18\x06 \x01(\x08\x12\x14\n\x0cpublished_by\x18\x07 \x01(\t\x12\x14\n\x0cpublished_us\x18\x08 \x01(\x03\"J\n\x19PublishFingerprintRequest\x12-\n\x0b\x66ingerprint\x18\x01 \x01(\x0b\x32\x18.seamfill.v1.Fingerprint\"K\n\x1aPublishFingerprintResponse\x12-\n\x0b\x66ingerprint\x18\x01 \x01(\x0b\x32\x18.seamfill.v1.Fingerprint\"L\n\x16GetFingerprintsRequest\x12#\n\x06series\x18\x01 \x01(\x0b\x32\x13.seamfill.v1.Series\x12\r\n\x05limit\x18\x02 \x01(\x05\"I\n\x17GetFingerprintsResponse\x12.\n\x0c\x66ingerprints\x18\x01 \x03(\x0b\x32\x18.seamfill.v1.Fingerprint2\xb1\x03\n\x08\x43overage\x12P\n\x0bGetCoverage\x12\x1f.seamfill.v1.GetCoverageRequest\x1a .seamfill.v1.GetCoverageResponse\x12P\n\x0b\x45nsureRange\x12\x1f.seamfill.v1.EnsureRangeRequest\x1a .seamfill.v1.EnsureRangeResponse\x12<\n\x08WatchJob\x12\x1c.seamfill.v1.WatchJobRequest\x1a\x10.seamfill.v1.Job0\x01\x12\x65\n\x12PublishFingerprint\x12&.seamfill.v1.PublishFingerprintRequest\x1a\'.seamfill.v1.PublishFingerprintResponse\x12\\\n\x0fGetFingerprints\x12#.seamfill.v1.GetFingerprintsRequest\x1a$.seamfill.v1.GetFingerprintsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,21 +37,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCOVERAGERESPONSE']._serialized_start=168
   _globals['_GETCOVERAGERESPONSE']._serialized_end=507
   _globals['_ENSURERANGEREQUEST']._serialized_start=510
-  _globals['_ENSURERANGEREQUEST']._serialized_end=686
-  _globals['_ENSURERANGERESPONSE']._serialized_start=688
-  _globals['_ENSURERANGERESPONSE']._serialized_end=808
-  _globals['_WATCHJOBREQUEST']._serialized_start=810
-  _globals['_WATCHJOBREQUEST']._serialized_end=864
-  _globals['_FINGERPRINT']._serialized_start=867
-  _globals['_FINGERPRINT']._serialized_end=1065
-  _globals['_PUBLISHFINGERPRINTREQUEST']._serialized_start=1067
-  _globals['_PUBLISHFINGERPRINTREQUEST']._serialized_end=1141
-  _globals['_PUBLISHFINGERPRINTRESPONSE']._serialized_start=1143
-  _globals['_PUBLISHFINGERPRINTRESPONSE']._serialized_end=1218
-  _globals['_GETFINGERPRINTSREQUEST']._serialized_start=1220
-  _globals['_GETFINGERPRINTSREQUEST']._serialized_end=1296
-  _globals['_GETFINGERPRINTSRESPONSE']._serialized_start=1298
-  _globals['_GETFINGERPRINTSRESPONSE']._serialized_end=1371
-  _globals['_COVERAGE']._serialized_start=1374
-  _globals['_COVERAGE']._serialized_end=1807
+  _globals['_ENSURERANGEREQUEST']._serialized_end=711
+  _globals['_ENSURERANGERESPONSE']._serialized_start=713
+  _globals['_ENSURERANGERESPONSE']._serialized_end=833
+  _globals['_WATCHJOBREQUEST']._serialized_start=835
+  _globals['_WATCHJOBREQUEST']._serialized_end=889
+  _globals['_FINGERPRINT']._serialized_start=892
+  _globals['_FINGERPRINT']._serialized_end=1090
+  _globals['_PUBLISHFINGERPRINTREQUEST']._serialized_start=1092
+  _globals['_PUBLISHFINGERPRINTREQUEST']._serialized_end=1166
+  _globals['_PUBLISHFINGERPRINTRESPONSE']._serialized_start=1168
+  _globals['_PUBLISHFINGERPRINTRESPONSE']._serialized_end=1243
+  _globals['_GETFINGERPRINTSREQUEST']._serialized_start=1245
+  _globals['_GETFINGERPRINTSREQUEST']._serialized_end=1321
+  _globals['_GETFINGERPRINTSRESPONSE']._serialized_start=1323
+  _globals['_GETFINGERPRINTSRESPONSE']._serialized_end=1396
+  _globals['_COVERAGE']._serialized_start=1399
+  _globals['_COVERAGE']._serialized_end=1832
 # @@protoc_insertion_point(module_scope)

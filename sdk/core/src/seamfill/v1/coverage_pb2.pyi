@@ -105,10 +105,15 @@ class EnsureRangeRequest(_message.Message):
     PRIORITY_FIELD_NUMBER: _builtins.int
     WAIT_MS_FIELD_NUMBER: _builtins.int
     REQUESTED_BY_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     priority: _common_pb2.Priority.ValueType
     wait_ms: _builtins.int
     """Wait up to this long for the job to finish before answering (0 = no wait)."""
     requested_by: _builtins.str
+    idempotency_key: _builtins.str
+    """Retries of one request carry the same key (up to 128 characters): within a day, a request
+    whose key was seen before answers with the job it made instead of planning a new one.
+    """
     @_builtins.property
     def series(self) -> _common_pb2.Series: ...
     @_builtins.property
@@ -121,10 +126,11 @@ class EnsureRangeRequest(_message.Message):
         priority: _common_pb2.Priority.ValueType = ...,
         wait_ms: _builtins.int = ...,
         requested_by: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["range", b"range", "series", b"series"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["priority", b"priority", "range", b"range", "requested_by", b"requested_by", "series", b"series", "wait_ms", b"wait_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "priority", b"priority", "range", b"range", "requested_by", b"requested_by", "series", b"series", "wait_ms", b"wait_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
