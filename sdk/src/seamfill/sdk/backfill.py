@@ -1,8 +1,10 @@
 """One chunk of backfill: fetch → validate → write → wait until visible.
 
 Shared by the worker fleet and the SDK's inline backfill, so both write exactly the same rows the
-same way. Errors come out classified: :class:`FetchError` says by ``retryable`` whether asking
-again may help, :class:`SchemaMismatch` is terminal, other :class:`StorageError` is retryable.
+same way. Errors come out classified (:func:`seamfill.sdk.faults.classify` says whose fault):
+:class:`UpstreamUnavailable` and :class:`StorageUnavailable` are the environment's,
+:class:`FetchError` with ``retryable=False`` and :class:`SchemaMismatch` are the chunk's and
+terminal, other :class:`StorageError` (rows not visible in time) is the chunk's and retryable.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from seamfill.sdk import tracing
-from seamfill.sdk.errors import FetchError, SeamfillError
+from seamfill.sdk.errors import FetchError, SeamfillError, UpstreamUnavailable
+from seamfill.sdk.faults import Fault, classify
 from seamfill.sdk.fetchers import COLUMNS, Fetcher
 from seamfill.sdk.sink import QuestDBSink
 from seamfill.sdk.types import Dataset, Series, TimeRange
@@ -50,12 +53,9 @@ class ChunkProgress:
 
 
 def is_retryable(error: BaseException) -> bool:
-    """Whether a failed chunk is worth another attempt (what Fail's ``retryable`` carries)."""
-    if isinstance(error, FetchError):
-        return error.retryable
-    if isinstance(error, SeamfillError):
-        return error.grpc_code == "UNAVAILABLE"
-    return isinstance(error, _TRANSIENT)
+    """Whether a failed chunk is worth another attempt (see :func:`seamfill.sdk.faults.classify`
+    for whose fault it is, which decides whether the attempt is spent)."""
+    return classify(error) is not Fault.CHUNK_TERMINAL
 
 
 def _bad(series: Series, range: TimeRange, problem: str) -> FetchError:
@@ -181,8 +181,8 @@ async def run_chunk(
     except SeamfillError:
         raise
     except _TRANSIENT as e:
-        raise FetchError(
-            f"fetching {series} failed ({type(e).__name__}: {e}); will retry", retryable=True
+        raise UpstreamUnavailable(
+            f"fetching {series} failed ({type(e).__name__}: {e}); will retry"
         ) from e
     except Exception as e:
         raise FetchError(

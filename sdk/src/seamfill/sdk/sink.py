@@ -33,7 +33,13 @@ import numpy as np
 import pandas as pd
 
 from seamfill.sdk._wal import WalWatcher
-from seamfill.sdk.errors import ConfigError, SchemaMismatch, StorageError
+from seamfill.sdk.errors import (
+    ConfigError,
+    SchemaMismatch,
+    StorageError,
+    StorageRejected,
+    StorageUnavailable,
+)
 from seamfill.sdk.types import Dataset, TimeRange
 
 __all__ = ["SCHEMAS", "QuestDBSink", "create_table_sql", "quote_literal"]
@@ -72,6 +78,16 @@ _HOUR_US = 3_600_000_000
 def quote_literal(text: str) -> str:
     """``text`` as a QuestDB SQL string literal (single quotes doubled)."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def _unreachable(error: Any) -> bool:
+    """Whether an ILP error says QuestDB is away (socket, 5xx), not that it refused the rows."""
+    code = getattr(getattr(error, "code", None), "name", "")
+    if code in ("SocketError", "CouldNotResolveAddr", "ProtocolVersionError", "ConnectTimeout"):
+        return True
+    return code in ("ServerFlushError", "ServerInternalError") and bool(
+        re.search(r"\b5\d\d\b|[Cc]onnection|timed out", str(error))
+    )
 
 
 def _schema(dataset: Dataset) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
@@ -175,20 +191,21 @@ class QuestDBSink:
                 except (OSError, http.client.HTTPException) as e:
                     conn.close()  # a server-side idle close: reopened by the retry
                     if attempt == 2:
-                        raise StorageError(f"QuestDB at {self._base} cannot be reached: {e}") from e
+                        raise StorageUnavailable(
+                            f"QuestDB at {self._base} cannot be reached: {e}"
+                        ) from e
         finally:
             if self._closed:
                 conn.close()
             else:
                 self._conns.append(conn)
+        error = StorageUnavailable if resp.status >= 500 else StorageRejected
         try:
             body: dict[str, Any] = json.loads(raw)
         except ValueError as e:
-            raise StorageError(f"QuestDB answered {resp.status} with no JSON: {raw[:200]!r}") from e
+            raise error(f"QuestDB answered {resp.status} with no JSON: {raw[:200]!r}") from e
         if resp.status != 200:
-            raise StorageError(
-                f"QuestDB rejected the query ({resp.status}): {body.get('error', '')}"
-            )
+            raise error(f"QuestDB rejected the query ({resp.status}): {body.get('error', '')}")
         return body
 
     async def exec(self, sql: str) -> dict[str, Any]:
@@ -316,7 +333,7 @@ class QuestDBSink:
         try:
             return self._borrow()
         except QuestDBError as e:
-            raise StorageError(
+            raise StorageUnavailable(
                 f"QuestDB ILP endpoint at {self._base} cannot be reached: {e}"
             ) from e
 
@@ -331,7 +348,8 @@ class QuestDBSink:
             text = str(e)
             if "cast error" in text:
                 raise SchemaMismatch(f"QuestDB refused the rows for table {table!r}: {text}") from e
-            raise StorageError(f"ILP write to table {table!r} failed: {text}") from e
+            error = StorageUnavailable if _unreachable(e) else StorageError
+            raise error(f"ILP write to table {table!r} failed: {text}") from e
 
     async def wait_visible(
         self, dataset: Dataset, symbol: str, range: TimeRange, rows: int

@@ -51,6 +51,9 @@ class WorkerConfig:
     """How long a written chunk may take to become visible before it fails retryable."""
     reconnect_max_s: float = 10.0
     """Ceiling of the exponential backoff while the coordinator is away."""
+    breaker_max_s: float = 5.0
+    """Longest a dependency's circuit breaker stays open before it lets a probe chunk through
+    (it opens for 0.5 s first, then twice as long after each failed probe)."""
 
     def __post_init__(self) -> None:
         if not self.coordinator or ":" not in self.coordinator:
