@@ -28,6 +28,7 @@ H = 3_600_000_000
     [
         (["coverage", "no-slash"], "DATASET/SYMBOL"),
         (["coverage", "d/s", "--start", "2024-13-45"], "ISO-8601"),
+        (["backfill", "d/s", "--start", "01/02/2024", "--end", "2024-03-01"], "YYYYMMDD"),
         (["backfill", "d/s", "--start", "2024-01-02", "--end", "2024-01-01"], "not after"),
         (["backfill", "d/s", "--start", "2024-01-01"], "--end"),
         (["backfill", "d/s", "--start", "1", "--end", "2", "--priority", "urgent"], "urgent"),
@@ -47,6 +48,7 @@ def test_times_are_iso_or_epoch_microseconds() -> None:
     assert TIME.convert("1704067200000000", None, None) == 1_704_067_200_000_000
     assert TIME.convert("2024-01-01", None, None) == 1_704_067_200_000_000
     assert TIME.convert("2024-01-01T01:00:00Z", None, None) == 1_704_067_200_000_000 + H
+    assert TIME.convert("20240101", None, None) == 1_704_067_200_000_000  # a date
 
 
 def test_timeline_shows_a_small_gap_in_a_long_range() -> None:

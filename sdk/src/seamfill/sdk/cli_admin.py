@@ -47,20 +47,21 @@ class SeriesParam(click.ParamType[Series]):
 
 
 class TimeParam(click.ParamType[int]):
-    """An ISO-8601 time (``2024-01-31``, ``2024-01-31T12:00:00Z``) or integer epoch microseconds."""
+    """A time in any form :mod:`seamfill.sdk.timeconv` accepts; bare integers are epoch µs."""
 
     name = "time"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        from seamfill.sdk.timeconv import to_us
+
         if isinstance(value, int):
             return value
         text = str(value).strip()
-        if text.lstrip("-").isdigit():
-            return int(text)
-        from seamfill.sdk.timeconv import to_us
-
+        name = param.name if param and param.name else "time"
         try:
-            return to_us(text, param.name if param and param.name else "time")
+            if text.lstrip("-").isdigit() and len(text.lstrip("-")) != 8:
+                return to_us(int(text), name, unit="us")
+            return to_us(text, name)
         except SeamfillError as e:
             self.fail(e.message, param, ctx)
 

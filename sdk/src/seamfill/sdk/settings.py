@@ -111,6 +111,9 @@ class SeamlessSettings:
     """Who asks, as recorded on jobs the provider creates."""
     take_leases: bool = True
     """With a coordinator and a fetcher: help fill this read's gaps by taking leases."""
+    time_unit: str = "us"
+    """Unit of integer times passed to reads (``s``, ``ms``, ``us`` or ``ns``): integers are
+    never read by their size. Other forms: see :mod:`seamfill.sdk.timeconv`."""
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -127,6 +130,12 @@ class SeamlessSettings:
             raise ConfigError(
                 f"questdb_url = {self.questdb_url!r} is not an http(s)://host:port address: "
                 "give QuestDB's HTTP endpoint, e.g. http://127.0.0.1:9000"
+            )
+        from seamfill.sdk.timeconv import UNITS
+
+        if self.time_unit not in UNITS:
+            raise ConfigError(
+                f"time_unit = {self.time_unit!r} is not a unit: use one of {', '.join(UNITS)}"
             )
         if self.cache_bytes < 0 or self.settle_ms < 0:
             raise ConfigError("cache_bytes and settle_ms must be >= 0")

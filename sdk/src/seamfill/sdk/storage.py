@@ -82,10 +82,8 @@ def with_symbol(frame: pd.DataFrame, symbol: str) -> pd.DataFrame:
 def coerce_bars(frame: pd.DataFrame, symbol: str) -> pd.DataFrame:
     """A fetcher's frame in the bar schema: ``ts`` as datetime64[us, UTC], floats, the symbol.
 
-    Integer ``ts`` columns are read by size (seconds, ms, us or ns; see ``timeconv``).
+    Integer ``ts`` columns are epoch microseconds (the fetcher contract; no unit is guessed).
     """
-    from seamfill.sdk.timeconv import to_us
-
     out = frame.copy()
     if "ts" not in out.columns and isinstance(out.index, pd.DatetimeIndex):
         out = out.rename_axis("ts").reset_index()
@@ -96,8 +94,7 @@ def coerce_bars(frame: pd.DataFrame, symbol: str) -> pd.DataFrame:
         ts = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
         out["ts"] = ts.dt.as_unit("us")
     else:
-        us = [to_us(int(v), "ts") for v in ts.tolist()]
-        out["ts"] = pd.to_datetime(pd.Series(us, dtype="int64"), unit="us", utc=True)
+        out["ts"] = pd.to_datetime(ts.astype("int64"), unit="us", utc=True)
     for col in PRICE_COLUMNS:
         if col in out.columns:
             out[col] = out[col].astype("float64")
