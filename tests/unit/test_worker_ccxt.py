@@ -191,10 +191,10 @@ class _HoleyExchange:
     hole longer than one page, as exchanges have across maintenance windows."""
 
     id = "holey"
-    timeframes = {"1m": "1m"}
-    features: dict[str, Any] = {}
 
     def __init__(self, start_ms: int, end_ms: int, hole: tuple[int, int]) -> None:
+        self.timeframes = {"1m": "1m"}
+        self.features: dict[str, Any] = {}
         self.bars = [
             [t, 1.0, 2.0, 0.5, 1.5, 10.0]
             for t in range(start_ms, end_ms, 60_000)
