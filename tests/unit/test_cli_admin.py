@@ -116,3 +116,39 @@ def test_views_render_without_error() -> None:
     out = console.export_text()
     assert "25.0% covered" in out and "1 gaps" in out
     assert "40%" in out and "4/10" in out and "1,234.5" in out and "bulk" in out
+
+
+def test_a_token_is_not_sent_in_plaintext_to_a_remote_host() -> None:
+    result = CliRunner().invoke(
+        admin, ["--coordinator", "10.1.2.3:50051", "--token", "secret", "jobs"]
+    )
+    assert result.exit_code != 0
+    assert "plaintext" in str(result.exception or result.output)
+
+
+@pytest.mark.parametrize(
+    ("address", "allow", "refused"),
+    [
+        ("10.1.2.3:50051", False, True),
+        ("coordinator.example:50051", False, True),
+        ("grpcs://coordinator.example:50051", False, False),
+        ("127.0.0.1:50051", False, False),
+        ("[::1]:50051", False, False),
+        ("localhost:50051", False, False),
+        ("10.1.2.3:50051", True, False),
+    ],
+)
+def test_bearer_tokens_go_over_tls_or_to_loopback_unless_opted_in(
+    address: str, allow: bool, refused: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    from seamfill.sdk._client_types import check_token_transport, parse_address
+    from seamfill.sdk.errors import ConfigError
+
+    target, secure = parse_address(address)
+    if refused:
+        with pytest.raises(ConfigError, match="plaintext"):
+            check_token_transport(target, secure, "secret", allow)
+        return
+    check_token_transport(target, secure, "secret", allow)
+    warned = any("seamless.token.plaintext" in r.getMessage() for r in caplog.records)
+    assert warned is allow

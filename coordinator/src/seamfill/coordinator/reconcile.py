@@ -32,7 +32,7 @@ async def cells_with_rows(
     sink: QuestDBSink, table: str, symbol: str, r: TimeRange, span: int
 ) -> dict[int, int]:
     """Rows per cell start of ``symbol`` in ``r``. A missing table holds no rows."""
-    from seamfill.sdk.sink import quote_literal
+    from seamfill.sdk._sql import quote_literal
 
     sql = (
         f'SELECT cast(ts AS LONG) / {int(span)} AS cell, count() AS n FROM "{table}" '

@@ -79,6 +79,7 @@ class Settings:
     coordinator: str
     token: str | None
     timeout: float
+    allow_plaintext_token: bool = False
 
 
 def _range(start: int | None, end: int | None, *, default_days: int | None = None) -> TimeRange:
@@ -111,7 +112,12 @@ class _LazyClient:
             from seamfill.sdk._client import SyncCoordinatorClient
 
             s = self._settings
-            self._client = SyncCoordinatorClient(s.coordinator, token=s.token, timeout=s.timeout)
+            self._client = SyncCoordinatorClient(
+                s.coordinator,
+                token=s.token,
+                timeout=s.timeout,
+                allow_plaintext_token=s.allow_plaintext_token,
+            )
         return getattr(self._client, name)
 
     def close(self) -> None:
@@ -168,6 +174,12 @@ def _out(as_json: bool, data: Any, render: Callable[[], Any]) -> None:
     help="Bearer token with the admin role (env SEAMFILL_TOKEN).",
 )
 @click.option(
+    "--allow-plaintext-token",
+    is_flag=True,
+    envvar="SEAMFILL_ALLOW_PLAINTEXT_TOKEN",
+    help="Send --token without TLS to a non-loopback coordinator (a warning is logged).",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(0.1, 600),
     default=10.0,
@@ -175,9 +187,15 @@ def _out(as_json: bool, data: Any, render: Callable[[], Any]) -> None:
     help="Seconds to wait for each call.",
 )
 @click.pass_context
-def admin(ctx: click.Context, coordinator: str, token: str | None, timeout: float) -> None:
+def admin(
+    ctx: click.Context,
+    coordinator: str,
+    token: str | None,
+    allow_plaintext_token: bool,
+    timeout: float,
+) -> None:
     """Inspect and steer the fleet: coverage, jobs, leases, workers, dead letters."""
-    ctx.obj = Settings(coordinator, token or None, timeout)
+    ctx.obj = Settings(coordinator, token or None, timeout, allow_plaintext_token)
 
 
 @admin.command("coverage")

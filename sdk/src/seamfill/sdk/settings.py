@@ -111,6 +111,9 @@ class SeamlessSettings:
     """Who asks, as recorded on jobs the provider creates."""
     take_leases: bool = True
     """With a coordinator and a fetcher: help fill this read's gaps by taking leases."""
+    allow_plaintext_token: bool = False
+    """Send ``coordinator_token`` without TLS to a coordinator that is not on this machine
+    (refused otherwise; a warning is logged when allowed)."""
     time_unit: str = "us"
     """Unit of integer times passed to reads (``s``, ``ms``, ``us`` or ``ns``): integers are
     never read by their size. Other forms: see :mod:`seamfill.sdk.timeconv`."""

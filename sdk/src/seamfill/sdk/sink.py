@@ -11,8 +11,9 @@ with ``DEDUP UPSERT KEYS`` so a retried or zombie write leaves no duplicates:
 Symbols are data. ILP/HTTP carries any text in a SYMBOL tag — the client escapes commas, spaces,
 ``=``, backslashes and newlines — so ``symbol`` stays a SYMBOL (indexable, cheap to filter); the
 round-trip of every such character, newline included, is covered by the integration tests. The
-one SQL this module writes with a symbol in it quotes the literal (``'`` doubled; QuestDB gives
-backslashes no meaning in literals), so a symbol can never change the statement.
+one SQL this module writes with a symbol in it quotes the literal with :mod:`seamfill.sdk._sql`
+(``'`` doubled; QuestDB gives backslashes no meaning in literals), so a symbol can never change
+the statement.
 
 The ``questdb`` client (the SDK's ``ilp`` extra) is imported only when a sink first writes, so
 the SDK installs and reads without it.
@@ -32,9 +33,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from seamfill.sdk._sql import check_table, quote_literal
 from seamfill.sdk._wal import WalWatcher
 from seamfill.sdk.errors import (
     ConfigError,
+    InvalidArgument,
     SchemaMismatch,
     StorageError,
     StorageRejected,
@@ -71,13 +74,7 @@ SCHEMAS: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
 }
 """Per dataset kind: the ``(column, type)`` list and the dedup upsert keys."""
 
-_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,126}$")
 _HOUR_US = 3_600_000_000
-
-
-def quote_literal(text: str) -> str:
-    """``text`` as a QuestDB SQL string literal (single quotes doubled)."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _unreachable(error: Any) -> bool:
@@ -100,12 +97,10 @@ def _schema(dataset: Dataset) -> tuple[tuple[tuple[str, str], ...], tuple[str, .
 
 
 def _table(dataset: Dataset) -> str:
-    if not _TABLE_NAME.match(dataset.table):
-        raise ConfigError(
-            f"dataset {dataset.name!r} has table {dataset.table!r}: a table name "
-            "is a letter or '_' followed by letters, digits or '_'"
-        )
-    return dataset.table
+    try:
+        return check_table(dataset.table, f"dataset {dataset.name!r} table")
+    except InvalidArgument as e:
+        raise ConfigError(e.message) from None
 
 
 def create_table_sql(dataset: Dataset) -> str:
@@ -146,18 +141,21 @@ class QuestDBSink:
             )
         port = parsed.port or 9000
         self._base = f"{parsed.scheme}://{parsed.hostname}:{port}"
-        auth = ""
-        if parsed.username:
-            auth = f"username={parsed.username};password={parsed.password or ''};"
-        self._ilp_conf = (
-            f"{parsed.scheme}::addr={parsed.hostname}:{port};{auth}auto_flush=off;"
-            f"retry_timeout={int(request_timeout_s * 1000)};"
-        )
+        # Credentials go to the ILP client as keyword arguments, percent-decoded: spliced into
+        # a config string, a ';' in a password would start a new key.
+        user = urllib.parse.unquote(parsed.username) if parsed.username else None
+        password = urllib.parse.unquote(parsed.password or "") if parsed.username else None
+        self._ilp: dict[str, Any] = {
+            "auto_flush": False,
+            "retry_timeout": int(request_timeout_s * 1000),
+        }
+        if user is not None:
+            self._ilp.update(username=user, password=password)
         self._https = parsed.scheme == "https"
         self._host, self._port = parsed.hostname, port
         self._headers: dict[str, str] = {}
-        if parsed.username:
-            token = f"{parsed.username}:{parsed.password or ''}".encode()
+        if user is not None:
+            token = f"{user}:{password}".encode()
             self._headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
         self._conns: list[http.client.HTTPConnection] = []
         self._closed = False
@@ -297,9 +295,10 @@ class QuestDBSink:
     def _borrow(self) -> Any:
         if self._idle:
             return self._idle.pop()
-        from questdb import Sender
+        from questdb import Protocol, Sender
 
-        sender = Sender.from_conf(self._ilp_conf)
+        protocol = Protocol.Https if self._https else Protocol.Http
+        sender = Sender(protocol, self._host, self._port, **self._ilp)
         sender.establish()  # type: ignore[no-untyped-call]
         return sender
 

@@ -8,14 +8,13 @@ categorical.
 
 Symbols are data: they are written into the SQL as string literals with every ``'`` doubled,
 which is QuestDB's only escape inside a literal, and table names are validated and quoted, so no
-symbol can change the query.
+symbol can change the query (both by :mod:`seamfill.sdk._sql`, shared with the sink).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,30 +25,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from seamfill.sdk._sql import quote_literal, quote_table
 from seamfill.sdk.conformance import BAR_COLUMNS, PRICE_COLUMNS
-from seamfill.sdk.errors import InvalidArgument, StorageError
+from seamfill.sdk.errors import (
+    InvalidArgument,
+    StorageError,
+    StorageRejected,
+    StorageUnavailable,
+)
 from seamfill.sdk.timeconv import us_to_iso
 from seamfill.sdk.types import TimeRange
 
-_TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,126}$")
 TS_DTYPE = "datetime64[us, UTC]"
 
 
-def sql_string(value: str) -> str:
-    """``value`` as a QuestDB SQL string literal."""
-    if "\x00" in value:
-        raise InvalidArgument("a SQL string literal cannot hold a NUL character")
-    return "'" + value.replace("'", "''") + "'"
-
-
-def sql_table(name: str) -> str:
-    """A validated, double-quoted table name."""
-    if not _TABLE_RE.match(name):
-        raise InvalidArgument(
-            f"table name {name!r} is not valid: use letters, digits, '_', '.' "
-            "or '-', starting with a letter or '_'"
-        )
-    return f'"{name}"'
+sql_string = quote_literal
+sql_table = quote_table
 
 
 def bars_query(table: str, symbol: str, rng: TimeRange, columns: Sequence[str] = ()) -> str:
@@ -141,11 +132,10 @@ class StorageReader:
                 return body
         except urllib.error.HTTPError as e:
             detail = e.read().decode("utf-8", "replace")[:500]
-            raise StorageError(
-                f"QuestDB at {self.url} answered {e.code} to {path}: {detail}"
-            ) from e
+            error = StorageUnavailable if e.code >= 500 else StorageRejected
+            raise error(f"QuestDB at {self.url} answered {e.code} to {path}: {detail}") from e
         except (urllib.error.URLError, OSError) as e:
-            raise StorageError(
+            raise StorageUnavailable(
                 f"QuestDB at {self.url} cannot be reached ({e}): check "
                 "storage.questdb_url and that QuestDB is running"
             ) from e
@@ -154,7 +144,7 @@ class StorageReader:
         """Run one statement through ``/exec``; raise :class:`StorageError` on an error answer."""
         answer = json.loads(self._request("exec", {"query": sql}))
         if isinstance(answer, dict) and "error" in answer:
-            raise StorageError(f"QuestDB rejected a query: {answer['error']}")
+            raise StorageRejected(f"QuestDB rejected a query: {answer['error']}")
         return dict(answer)
 
     def read_bars(self, table: str, symbol: str, rng: TimeRange) -> pd.DataFrame:

@@ -44,6 +44,8 @@ class WorkerConfig:
     """After SIGTERM, how long chunks that are already writing may take to finish."""
     token: str = ""
     """Bearer token of the worker role (empty when the coordinator is open)."""
+    allow_plaintext_token: bool = False
+    """Send ``token`` without TLS to a coordinator not on this machine (refused otherwise)."""
     acquire_wait_ms: int = 30_000
     """Long-poll time of one Acquire when nothing is ready (new work wakes it at once, so an
     idle worker costs a couple of calls a minute)."""
