@@ -21,7 +21,7 @@ from seamfill.sdk import tracing
 from seamfill.sdk.errors import FetchError, SeamfillError, UpstreamUnavailable
 from seamfill.sdk.faults import Fault, classify
 from seamfill.sdk.fetchers import COLUMNS, Fetcher
-from seamfill.sdk.sink import QuestDBSink
+from seamfill.sdk.sink import SCHEMAS, QuestDBSink
 from seamfill.sdk.types import Dataset, Series, TimeRange
 
 __all__ = ["ChunkProgress", "is_retryable", "run_chunk", "validate_frame"]
@@ -108,7 +108,9 @@ def validate_frame(
 ) -> pd.DataFrame:
     """Check a fetcher's frame against the contract; the frame the sink writes.
 
-    Every row must lie in ``range``; bars must sit on the dataset's grid, once each. Numbers
+    Every row must lie in ``range``; bars must sit on the dataset's grid, once each; other kinds
+    keep one row per dedup key (e.g. trades: ``ts`` + ``trade_id``; an upstream page that repeats
+    a row is not an error, the table would keep one anyway). Numbers
     become float64, ``ts`` becomes ``datetime64[us]``. Violations are terminal
     :class:`FetchError` naming the problem.
     """
@@ -128,6 +130,14 @@ def validate_frame(
         order = np.argsort(ts, kind="stable")
         rows, ts = frame.iloc[order], ts[order]
     _check_times(ts, series, range, dataset)
+    if dataset.kind != "bars":  # bars were checked once per time above; others by their keys
+        keys = [k for k in SCHEMAS[dataset.kind][1] if k not in ("ts", "symbol")]
+        repeated = pd.DataFrame({"ts": ts, **{k: rows[k].to_numpy() for k in keys}}).duplicated(
+            keep="last"
+        )
+        if repeated.any():
+            kept = ~repeated.to_numpy()
+            rows, ts = rows.iloc[kept], ts[kept]
     out = {"ts": ts.astype("datetime64[us]")}
     for name in columns[1:]:
         col = rows[name]

@@ -45,7 +45,7 @@ from seamfill.sdk.errors import (
 )
 from seamfill.sdk.types import Dataset, TimeRange
 
-__all__ = ["SCHEMAS", "QuestDBSink", "create_table_sql", "quote_literal"]
+__all__ = ["SCHEMAS", "QuestDBSink", "create_table_sql", "dedup", "quote_literal"]
 
 SCHEMAS: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
     "bars": (
@@ -75,6 +75,19 @@ SCHEMAS: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
 """Per dataset kind: the ``(column, type)`` list and the dedup upsert keys."""
 
 _HOUR_US = 3_600_000_000
+
+
+def dedup(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """``frame`` with one row per dedup key of its dataset kind (the last one wins, as QuestDB's
+    UPSERT keeps the last): what a table holds once the frame is written, so what the visible
+    count is checked against. The series' ``symbol`` is one per frame, so it is left out."""
+    keys = [k for k in SCHEMAS[kind][1] if k != "symbol" and k in frame.columns]
+    if len(frame) < 2 or not keys:
+        return frame
+    repeated = frame.duplicated(subset=keys, keep="last")
+    if not repeated.any():
+        return frame
+    return frame.loc[~repeated].reset_index(drop=True)
 
 
 def _unreachable(error: Any) -> bool:
@@ -304,14 +317,15 @@ class QuestDBSink:
 
     async def write(self, dataset: Dataset, symbol: str, frame: pd.DataFrame) -> int:
         """Write ``frame`` (the dataset's columns, ``ts`` as datetime64) for ``symbol`` in one
-        ILP/HTTP transaction; the number of rows sent. Visibility is :meth:`wait_visible`'s job."""
+        ILP/HTTP transaction; the number of distinct rows sent (rows repeating a dedup key count
+        once, see :func:`dedup`). Visibility is :meth:`wait_visible`'s job."""
         if frame.empty:
             return 0
         await self.ensure_table(dataset)
         table = _table(dataset)
         columns, _ = _schema(dataset)
         symbols = [name for name, kind in columns if kind == "SYMBOL"]
-        out = frame.copy(deep=False)
+        out = dedup(frame, dataset.kind).copy(deep=False)
         out["symbol"] = pd.Categorical.from_codes(np.zeros(len(out), np.int8), [symbol])
         out = out[[name for name, _ in columns]]
         sender = await asyncio.to_thread(self._open_sender)
