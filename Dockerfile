@@ -24,12 +24,14 @@ WORKDIR /src
 # Dependencies first, from the lock alone, so a code change does not reinstall them.
 COPY pyproject.toml uv.lock README.md ./
 COPY sdk/pyproject.toml sdk/pyproject.toml
+COPY sdk/core/pyproject.toml sdk/core/pyproject.toml
+COPY sdk/cli/pyproject.toml sdk/cli/pyproject.toml
 COPY coordinator/pyproject.toml coordinator/pyproject.toml
 COPY worker/pyproject.toml worker/pyproject.toml
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --all-packages --no-install-workspace ${SEAMFILL_EXTRAS}
 
-# Then the three distributions, installed (not linked) so the runtime stage needs no source tree.
+# Then the workspace's distributions (core, sdk, cli under sdk/; coordinator; worker), installed (not linked) so the runtime stage needs no source tree.
 COPY sdk sdk
 COPY coordinator coordinator
 COPY worker worker

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV ?= uv
 PY := $(UV) run --frozen --python python3
-PROTO_OUT := sdk/src
+PROTO_OUT := sdk/core/src
 
 .PHONY: install proto proto-check services services-stop demo test test-unit lint fmt bench clean
 
@@ -39,7 +39,9 @@ test-unit: install
 lint: install
 	$(PY) ruff format --check .
 	$(PY) ruff check .
-	$(PY) mypy sdk/src/seamfill/sdk coordinator/src/seamfill/coordinator worker/src/seamfill/worker
+	$(PY) mypy sdk/core/src/seamfill/core sdk/src/seamfill/sdk sdk/cli/src/seamfill/cli \
+	  coordinator/src/seamfill/coordinator worker/src/seamfill/worker
+	$(PY) lint-imports
 
 fmt: install
 	$(PY) ruff format .

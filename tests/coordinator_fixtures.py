@@ -43,7 +43,7 @@ import yaml
 
 from seamfill.coordinator.config import CoordinatorConfig
 from seamfill.coordinator.server import Coordinator
-from seamfill.sdk._client import SyncCoordinatorClient
+from seamfill.sdk.client._coordinator import SyncCoordinatorClient
 
 TEST_DATASET = "test.bars_1m"
 _LISTENING = re.compile(r"seamfill coordinator listening on (\S+):(\d+)")
@@ -243,7 +243,7 @@ def start_coordinator_process(
     cmd = [
         sys.executable,
         "-c",
-        "from seamfill.sdk.cli import main; main()",
+        "from seamfill.cli.main import main; main()",
         "coordinator",
         "serve",
         "--config",

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from seamfill.sdk.storage import StorageReader, sql_string
-from seamfill.sdk.timeconv import us_to_iso
+from seamfill.core.timeconv import us_to_iso
+from seamfill.sdk.read.storage import StorageReader, sql_string
 
 MIN = 60_000_000
 T0 = 1_704_067_200_000_000  # 2024-01-01T00:00:00Z, on every bar grid

@@ -25,8 +25,8 @@ import psutil
 import redis
 
 from seamfill.coordinator.keys import Keys
-from seamfill.sdk._client import CoordinatorClient
-from seamfill.sdk.types import Series, TimeRange
+from seamfill.core.types import Series, TimeRange
+from seamfill.sdk.client._coordinator import CoordinatorClient
 from seamfill.v1 import leases_pb2, leases_pb2_grpc
 from tests.coordinator_fixtures import CoordinatorProcess, start_coordinator_process, write_config
 

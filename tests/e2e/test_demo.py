@@ -30,7 +30,7 @@ def _demo(key_prefix: str, table: str, redis_url: str, questdb_url: str) -> str:
         [
             sys.executable,
             "-m",
-            "seamfill.sdk.cli",
+            "seamfill.cli.main",
             "demo",
             "--key-prefix",
             key_prefix,
@@ -78,7 +78,7 @@ def test_demo_backfills_reads_back_and_twice_leaves_no_duplicates(
 
 def test_cli_lists_every_group() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "seamfill.sdk.cli", "--help"],
+        [sys.executable, "-m", "seamfill.cli.main", "--help"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -90,7 +90,7 @@ def test_cli_lists_every_group() -> None:
 
 def test_unknown_command_is_a_usage_error() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "seamfill.sdk.cli", "no-such-group"],
+        [sys.executable, "-m", "seamfill.cli.main", "no-such-group"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -12,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from seamfill.core.types import Dataset, Series, TimeRange
+
 # The snippets' imports, changed to seamfill's (the only change the guide's code needs).
 from seamfill.sdk import (
     ConformancePipeline,
@@ -22,9 +24,8 @@ from seamfill.sdk import (
     SLAPolicy,
     SyntheticFetcher,
 )
-from seamfill.sdk import live as seamfill_live
-from seamfill.sdk.fetchers import Fetcher
-from seamfill.sdk.types import Dataset, Series, TimeRange
+from seamfill.sdk.backfill.fetchers import Fetcher
+from seamfill.sdk.read import live as seamfill_live
 from tests.e2e.worker_support import Fleet
 
 pytestmark = pytest.mark.e2e

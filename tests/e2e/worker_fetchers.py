@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from seamfill.sdk.errors import FetchError
-from seamfill.sdk.fetchers import SyntheticFetcher
-from seamfill.sdk.types import Dataset, Series, TimeRange
+from seamfill.core.errors import FetchError
+from seamfill.core.types import Dataset, Series, TimeRange
+from seamfill.sdk.backfill.fetchers import SyntheticFetcher
 
 
 class Scripted:

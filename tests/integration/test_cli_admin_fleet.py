@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from seamfill.sdk.cli_admin import admin
+from seamfill.cli.admin import admin
 from tests.coordinator_fixtures import RunningCoordinator, test_dataset_spec
 
 SEAMFILL = str(Path(sys.executable).with_name("seamfill"))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from seamfill.sdk import errors
-from seamfill.sdk._client import Directive, Progress
-from seamfill.sdk.types import JobState, Priority, Series, TimeRange
+from seamfill.core import errors
+from seamfill.core.types import JobState, Priority, Series, TimeRange
+from seamfill.sdk.client._coordinator import Directive, Progress
 from tests.coordinator_fixtures import RunningCoordinator
 
 MIN = 60_000_000

@@ -22,8 +22,8 @@ from seamfill.coordinator import store as store_module
 from seamfill.coordinator.keys import Keys
 from seamfill.coordinator.leasing import Leasing
 from seamfill.coordinator.store import Store
-from seamfill.sdk import ranges
-from seamfill.sdk.types import Coverage, Priority, Series, TimeRange
+from seamfill.core import ranges
+from seamfill.core.types import Coverage, Priority, Series, TimeRange
 from tests.coordinator_fixtures import TEST_DATASET, build_config, test_dataset_spec
 
 MIN = 60_000_000

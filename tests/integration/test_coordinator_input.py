@@ -8,8 +8,8 @@ import grpc
 import pytest
 import redis
 
-from seamfill.sdk import errors
-from seamfill.sdk.types import Series, TimeRange
+from seamfill.core import errors
+from seamfill.core.types import Series, TimeRange
 from seamfill.v1 import common_pb2, coverage_pb2, coverage_pb2_grpc, leases_pb2, leases_pb2_grpc
 from tests.coordinator_fixtures import RunningCoordinator
 

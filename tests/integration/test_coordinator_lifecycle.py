@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from seamfill.sdk import errors
-from seamfill.sdk._client import Directive, Progress, SyncCoordinatorClient
-from seamfill.sdk.types import ChunkState, JobState, Priority, Series, TimeRange
+from seamfill.core import errors
+from seamfill.core.types import ChunkState, JobState, Priority, Series, TimeRange
+from seamfill.sdk.client._coordinator import Directive, Progress, SyncCoordinatorClient
 from tests.coordinator_fixtures import TEST_DATASET, RunningCoordinator, test_dataset_spec, wait_for
 
 MIN = 60_000_000

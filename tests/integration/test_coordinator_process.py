@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from seamfill.sdk._client import SyncCoordinatorClient
-from seamfill.sdk.types import Series, TimeRange
+from seamfill.core.types import Series, TimeRange
+from seamfill.sdk.client._coordinator import SyncCoordinatorClient
 from tests.coordinator_fixtures import (
     TEST_DATASET,
     start_coordinator_process,

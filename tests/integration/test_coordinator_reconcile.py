@@ -9,8 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from seamfill.sdk.fingerprint import Fingerprint
-from seamfill.sdk.types import Series, TimeRange
+from seamfill.core.types import Fingerprint, Series, TimeRange
 from tests.coordinator_fixtures import TEST_DATASET, RunningCoordinator, test_dataset_spec, wait_for
 
 HOUR = 3_600_000_000
@@ -94,9 +93,9 @@ def test_an_hour_holding_1_of_60_bars_stays_a_gap_and_ensure_range_fetches_the_5
 ) -> None:
     import asyncio
 
-    from seamfill.sdk.backfill import run_chunk
-    from seamfill.sdk.fetchers import SyntheticFetcher
-    from seamfill.sdk.sink import QuestDBSink
+    from seamfill.sdk.backfill.chunk import run_chunk
+    from seamfill.sdk.backfill.fetchers import SyntheticFetcher
+    from seamfill.sdk.backfill.sink import QuestDBSink
 
     table = f"recon1_{unique}"
     co = coordinator_factory(
@@ -148,9 +147,8 @@ def test_a_query_storage_refuses_is_failed_precondition_not_unavailable(
             series=common_pb2.Series(dataset=co.dataset, symbol="BTC"),
             range=common_pb2.TimeRange(start_us=0, end_us=HOUR),
         )
-        with grpc.insecure_channel(co.address) as channel:
-            with pytest.raises(grpc.RpcError) as e:
-                admin_pb2_grpc.AdminStub(channel).Reconcile(request, timeout=30)
+        with grpc.insecure_channel(co.address) as channel, pytest.raises(grpc.RpcError) as e:
+            admin_pb2_grpc.AdminStub(channel).Reconcile(request, timeout=30)
         assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # not UNAVAILABLE: no retry
         assert "400" in (e.value.details() or "")
     finally:

@@ -13,8 +13,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from seamfill.sdk import errors
-from seamfill.sdk.types import Series, TimeRange
+from seamfill.core import errors
+from seamfill.core.types import Series, TimeRange
 from tests.coordinator_fixtures import RunningCoordinator, wait_for
 
 HOUR = 3_600_000_000

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from seamfill.sdk import errors
-from seamfill.sdk._client import CoordinatorClient
-from seamfill.sdk.types import JobState, Series, TimeRange
+from seamfill.core import errors
+from seamfill.core.types import JobState, Series, TimeRange
+from seamfill.sdk.client._coordinator import CoordinatorClient
 from tests.coordinator_fixtures import (
     TEST_DATASET,
     RunningCoordinator,

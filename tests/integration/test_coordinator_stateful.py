@@ -21,8 +21,8 @@ from seamfill.coordinator.keys import ChunkRef
 from seamfill.coordinator.leases import Event, State, reachable
 from seamfill.coordinator.leasing import Directive, Leasing, Progress
 from seamfill.coordinator.store import Store
-from seamfill.sdk import errors, ranges
-from seamfill.sdk.types import Priority, Series, TimeRange
+from seamfill.core import errors, ranges
+from seamfill.core.types import Priority, Series, TimeRange
 from tests.coordinator_fixtures import TEST_DATASET, build_config, test_dataset_spec
 
 HOUR = 3_600_000_000

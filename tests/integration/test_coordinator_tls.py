@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from seamfill.sdk import errors
-from seamfill.sdk._client import SyncCoordinatorClient
-from seamfill.sdk.types import Series, TimeRange
+from seamfill.core import errors
+from seamfill.core.types import Series, TimeRange
+from seamfill.sdk.client._coordinator import SyncCoordinatorClient
 from tests.coordinator_fixtures import RunningCoordinator, self_signed_cert
 
 pytestmark = pytest.mark.integration

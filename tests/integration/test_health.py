@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from prometheus_client import REGISTRY, start_http_server
 
 import seamfill.sdk.metrics  # noqa: F401 - registers the SDK's series on the default registry
-from seamfill.sdk.cli_health import health
+from seamfill.cli.health import health
 
 SEAMFILL = str(Path(sys.executable).with_name("seamfill"))
 

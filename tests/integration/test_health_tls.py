@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from seamfill.sdk.cli_health import health
+from seamfill.cli.health import health
 from tests.coordinator_fixtures import RunningCoordinator, self_signed_cert
 
 pytestmark = pytest.mark.integration

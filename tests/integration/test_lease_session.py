@@ -11,15 +11,15 @@ from typing import Any
 import grpc
 import pytest
 
-from seamfill.sdk import errors
-from seamfill.sdk._client import (
+from seamfill.core import errors
+from seamfill.core.types import Series, TimeRange
+from seamfill.sdk.client._coordinator import (
     CoordinatorClient,
     Directive,
     LeaseSession,
     Progress,
     SyncCoordinatorClient,
 )
-from seamfill.sdk.types import Series, TimeRange
 from seamfill.v1 import leases_pb2
 from tests.coordinator_fixtures import (
     TEST_DATASET,

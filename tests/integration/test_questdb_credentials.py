@@ -12,11 +12,11 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from seamfill.sdk.errors import StorageError
-from seamfill.sdk.fetchers import SyntheticFetcher
-from seamfill.sdk.sink import QuestDBSink
-from seamfill.sdk.storage import StorageReader
-from seamfill.sdk.types import Dataset, Series, TimeRange
+from seamfill.core.errors import StorageError
+from seamfill.core.types import Dataset, Series, TimeRange
+from seamfill.sdk.backfill.fetchers import SyntheticFetcher
+from seamfill.sdk.backfill.sink import QuestDBSink
+from seamfill.sdk.read.storage import StorageReader
 from tests.own_questdb import PG, OwnQuestDB, own_questdb
 
 pytestmark = pytest.mark.integration

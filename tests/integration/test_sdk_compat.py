@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from seamfill.core.logs import JsonFormatter
 from seamfill.sdk import (
     ConformancePipeline,
     DataAvailabilityStrategy,
@@ -18,7 +19,6 @@ from seamfill.sdk import (
     SeamlessSettings,
     SLAPolicy,
 )
-from seamfill.sdk.logs import JsonFormatter
 from tests.sdk_support import MIN, T0, count, drop_table
 
 pytestmark = pytest.mark.integration
@@ -68,7 +68,7 @@ async def test_reference_snippet_backfills_inline_and_says_so_once(
         partial_ok=False,
         settings=SeamlessSettings(questdb_url=questdb_url),
     )
-    caplog.set_level(logging.INFO, logger="seamfill.sdk.inline")
+    caplog.set_level(logging.INFO, logger="seamfill.sdk.backfill.inline")
     try:
         df = await provider.fetch(T0_S, T0_S + 120 * 60, node_id="BTC-USDT", interval=60)
         again = await provider.fetch(

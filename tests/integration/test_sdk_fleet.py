@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from seamfill.core.types import Series, TimeRange
 from seamfill.sdk import (
     AsyncSeamlessProvider,
     CoordinatorUnavailable,
@@ -21,10 +22,9 @@ from seamfill.sdk import (
     SeamlessSettings,
     SyntheticFetcher,
 )
-from seamfill.sdk._client import CoordinatorClient
-from seamfill.sdk.backfill import run_chunk
-from seamfill.sdk.sink import QuestDBSink
-from seamfill.sdk.types import Series, TimeRange
+from seamfill.sdk.backfill.chunk import run_chunk
+from seamfill.sdk.backfill.sink import QuestDBSink
+from seamfill.sdk.client._coordinator import CoordinatorClient
 from tests.coordinator_fixtures import RunningCoordinator
 from tests.sdk_support import MIN, T0, drop_table
 

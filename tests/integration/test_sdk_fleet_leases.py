@@ -18,10 +18,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from seamfill.core.types import Dataset, Priority, Series, TimeRange
 from seamfill.sdk import AsyncSeamlessProvider, SeamlessSettings, SyntheticFetcher
-from seamfill.sdk._client import CoordinatorClient
-from seamfill.sdk._lease_helper import LeaseHelper
-from seamfill.sdk.types import Dataset, Priority, Series, TimeRange
+from seamfill.sdk.backfill._lease_helper import LeaseHelper
+from seamfill.sdk.client._coordinator import CoordinatorClient
 from tests.coordinator_fixtures import RunningCoordinator
 from tests.sdk_support import MIN, T0, drop_table
 

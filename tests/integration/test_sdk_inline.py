@@ -15,19 +15,19 @@ import pandas as pd
 import pytest
 from prometheus_client import REGISTRY
 
-from seamfill.sdk.errors import (
+from seamfill.core.errors import (
     ConformanceError,
     CoordinatorUnavailable,
     FetchError,
     MissingData,
     SeamlessSLAExceeded,
 )
-from seamfill.sdk.fetchers import SyntheticFetcher
-from seamfill.sdk.provider import AsyncSeamlessProvider, SeamlessProvider
+from seamfill.core.timeconv import us_to_iso
+from seamfill.core.types import Dataset, Series, TimeRange
+from seamfill.sdk import AsyncSeamlessProvider, SeamlessProvider
+from seamfill.sdk.backfill.fetchers import SyntheticFetcher
+from seamfill.sdk.read.storage import StorageReader
 from seamfill.sdk.settings import SeamlessSettings
-from seamfill.sdk.storage import StorageReader
-from seamfill.sdk.timeconv import us_to_iso
-from seamfill.sdk.types import Dataset, Series, TimeRange
 from tests.sdk_support import (
     MIN,
     T0,

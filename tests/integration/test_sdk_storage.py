@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from seamfill.sdk.errors import StorageError
-from seamfill.sdk.storage import StorageReader
-from seamfill.sdk.types import TimeRange
+from seamfill.core.errors import StorageError
+from seamfill.core.types import TimeRange
+from seamfill.sdk.read.storage import StorageReader
 from tests.sdk_support import MIN, T0, create_bars_table, drop_table, grid, insert_bars
 
 pytestmark = pytest.mark.integration

@@ -9,11 +9,11 @@ import pandas as pd
 import psycopg
 import pytest
 
-from seamfill.sdk.backfill import ChunkProgress, run_chunk
-from seamfill.sdk.errors import SchemaMismatch, StorageError
-from seamfill.sdk.fetchers import SyntheticFetcher
-from seamfill.sdk.sink import QuestDBSink, quote_literal
-from seamfill.sdk.types import Dataset, Series, TimeRange
+from seamfill.core.errors import SchemaMismatch, StorageError
+from seamfill.core.types import Dataset, Series, TimeRange
+from seamfill.sdk.backfill.chunk import ChunkProgress, run_chunk
+from seamfill.sdk.backfill.fetchers import SyntheticFetcher
+from seamfill.sdk.backfill.sink import QuestDBSink, quote_literal
 
 pytestmark = pytest.mark.integration
 
@@ -199,7 +199,7 @@ async def test_an_empty_source_is_covered_empty_and_writes_nothing(
 async def test_the_fingerprint_of_a_chunk_matches_its_rows_read_back(
     sink: QuestDBSink, table: str
 ) -> None:
-    from seamfill.sdk.fingerprint import digest
+    from seamfill.sdk.quality.fingerprint import digest
 
     ds = _ds(table)
     series = Series(ds.name, "FP")
@@ -233,8 +233,8 @@ async def test_many_concurrent_chunks_are_each_visible_when_their_wait_returns(
 
 
 async def test_an_unreachable_questdb_is_a_retryable_storage_error() -> None:
-    from seamfill.sdk.backfill import is_retryable
-    from seamfill.sdk.errors import ConfigError
+    from seamfill.core.errors import ConfigError
+    from seamfill.sdk.backfill.chunk import is_retryable
 
     with pytest.raises(ConfigError, match="not an http"):
         QuestDBSink("127.0.0.1:9000")

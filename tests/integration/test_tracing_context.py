@@ -7,7 +7,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from seamfill.sdk import tracing
+from seamfill.core import tracing
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from seamfill.sdk import AsyncSeamlessProvider, SeamlessSettings, tracing
-from seamfill.sdk.sink import QuestDBSink
+from seamfill.core import tracing
+from seamfill.sdk import AsyncSeamlessProvider, SeamlessSettings
+from seamfill.sdk.backfill.sink import QuestDBSink
 from seamfill.worker.config import WorkerConfig
 from seamfill.worker.leases import CoordinatorClient
 from seamfill.worker.loop import Worker

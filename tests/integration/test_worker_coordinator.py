@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from seamfill.sdk._client import CoordinatorClient
-from seamfill.sdk.sink import QuestDBSink
-from seamfill.sdk.types import Dataset, JobState, Series, TimeRange
+from seamfill.core.types import Dataset, JobState, Series, TimeRange
+from seamfill.sdk.backfill.sink import QuestDBSink
+from seamfill.sdk.client._coordinator import CoordinatorClient
 from seamfill.worker import metrics
 from seamfill.worker.config import WorkerConfig
 from seamfill.worker.fetchers.ccxt import CcxtFetcher

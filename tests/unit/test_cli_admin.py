@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from seamfill.sdk import _render
-from seamfill.sdk.cli_admin import TIME, admin
-from seamfill.sdk.types import (
+from seamfill.cli import render as _render
+from seamfill.cli.admin import TIME, admin
+from seamfill.core.types import (
     Coverage,
     Job,
     JobProgress,
@@ -141,8 +141,8 @@ def test_a_token_is_not_sent_in_plaintext_to_a_remote_host() -> None:
 def test_bearer_tokens_go_over_tls_or_to_loopback_unless_opted_in(
     address: str, allow: bool, refused: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from seamfill.sdk._client_types import check_token_transport, parse_address
-    from seamfill.sdk.errors import ConfigError
+    from seamfill.core.errors import ConfigError
+    from seamfill.sdk.client._types import check_token_transport, parse_address
 
     target, secure = parse_address(address)
     if refused:

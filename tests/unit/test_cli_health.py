@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from seamfill.sdk._health_checks import EXPECTED_SERIES, Result, redact
-from seamfill.sdk.cli_health import render
+from seamfill.cli._health_checks import EXPECTED_SERIES, Result, redact
+from seamfill.cli.health import render
 from tests.unit.test_dashboards import exported_series
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from seamfill.coordinator.config import CoordinatorConfig, parse_duration_us
-from seamfill.sdk.errors import ConfigError
+from seamfill.core.errors import ConfigError
 
 DS = {"table": "t1", "source": "synthetic", "interval": "1m"}
 

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from seamfill.coordinator import planner
 from seamfill.coordinator.keys import ChunkRef, Keys, split_job_id
-from seamfill.sdk import errors
-from seamfill.sdk.types import Dataset, TimeRange
+from seamfill.core import errors
+from seamfill.core.types import Dataset, TimeRange
 
 MIN = 60_000_000
 DS = Dataset(name="d.x", table="t", source="s", interval_us=MIN, chunk_bars=60)
@@ -86,7 +86,7 @@ def test_pure_modules_import_no_io() -> None:
 
     code = (
         "import sys, seamfill.coordinator.planner, seamfill.coordinator.keys, "
-        "seamfill.sdk.ranges\n"
+        "seamfill.core.ranges\n"
         "bad = [m for m in ('redis', 'grpc', 'asyncio', 'psycopg') if m in sys.modules]\n"
         "print(','.join(bad))"
     )

@@ -128,7 +128,8 @@ def test_install_steps_produce_a_working_seamfill(tmp_path: Path) -> None:
         [
             str(venv / "bin" / "python"),
             "-c",
-            "import seamfill.sdk, seamfill.coordinator, seamfill.worker, seamfill.v1, yaml",
+            "import seamfill.core, seamfill.sdk, seamfill.cli.main, seamfill.coordinator, "
+            "seamfill.worker, seamfill.v1, yaml",
         ],
         capture_output=True,
         text=True,

@@ -8,14 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seamfill.sdk.backfill import is_retryable, validate_frame
-from seamfill.sdk.errors import (
+from seamfill.core.errors import (
     ConfigError,
     FetchError,
     SchemaMismatch,
     StorageError,
 )
-from seamfill.sdk.fetchers import (
+from seamfill.core.types import Dataset, Series, TimeRange
+from seamfill.sdk.backfill.chunk import is_retryable, validate_frame
+from seamfill.sdk.backfill.fetchers import (
     COLUMNS,
     Fetcher,
     SyntheticFetcher,
@@ -23,7 +24,6 @@ from seamfill.sdk.fetchers import (
     load_fetcher,
     source_name,
 )
-from seamfill.sdk.types import Dataset, Series, TimeRange
 
 MIN = 60_000_000
 DS = Dataset("demo.ohlcv_1m", "ohlcv_1m", "synthetic", MIN)

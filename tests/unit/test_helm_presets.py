@@ -34,7 +34,7 @@ def test_presets_config_map_can_be_turned_off() -> None:
 
 
 def test_every_shipped_preset_loads_with_the_sdk() -> None:
-    from seamfill.sdk.conformance import ConformancePipeline
+    from seamfill.sdk.quality.conformance import ConformancePipeline
     from seamfill.sdk.sla import SLAPolicy
 
     extra = "presets.extra.live\\.yaml.sla.preset=tolerant"

@@ -7,8 +7,8 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seamfill.sdk import ranges
-from seamfill.sdk.types import TimeRange
+from seamfill.core import ranges
+from seamfill.core.types import TimeRange
 
 COORD = st.integers(min_value=0, max_value=600)
 

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seamfill.sdk.cache import ReadCache, frame_bytes
-from seamfill.sdk.live import stitch
-from seamfill.sdk.storage import bars_query, covered_runs, sql_string
-from seamfill.sdk.types import Series, TimeRange
+from seamfill.core.types import Series, TimeRange
+from seamfill.sdk.read.cache import ReadCache, frame_bytes
+from seamfill.sdk.read.live import stitch
+from seamfill.sdk.read.storage import bars_query, covered_runs, sql_string
 
 MIN = 60_000_000
 T0 = 1_704_067_200_000_000
@@ -79,8 +79,8 @@ def test_symbols_cannot_escape_the_literal() -> None:
 
 
 def test_storage_url_credentials_become_basic_auth() -> None:
-    from seamfill.sdk.errors import InvalidArgument
-    from seamfill.sdk.storage import StorageReader
+    from seamfill.core.errors import InvalidArgument
+    from seamfill.sdk.read.storage import StorageReader
 
     r = StorageReader.from_url("https://reader:p%40ss@db.example:9443")
     assert (r.url, r.username, r.password) == ("https://db.example:9443", "reader", "p@ss")

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seamfill.sdk.conformance import RULES, ConformancePipeline, Severity
-from seamfill.sdk.errors import ConfigError, ConformanceError
+from seamfill.core.errors import ConfigError, ConformanceError
+from seamfill.sdk.quality.conformance import RULES, ConformancePipeline, Severity
 
 MIN = 60_000_000
 T0 = 1_704_067_200_000_000
@@ -112,7 +112,7 @@ def test_bad_config_names_the_key(data: object, key: str) -> None:
 
 
 def test_empty_frame_passes() -> None:
-    from seamfill.sdk.storage import empty_bars
+    from seamfill.sdk.read.storage import empty_bars
 
     frame, report = ConformancePipeline().run(empty_bars("X"), MIN)
     assert frame.empty and report.ok

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from seamfill.sdk.fingerprint import fingerprint
-from seamfill.sdk.types import Series, TimeRange
+from seamfill.core.types import Series, TimeRange
+from seamfill.sdk.quality.fingerprint import fingerprint
 
 MIN = 60_000_000
 T0 = 1_704_067_200_000_000

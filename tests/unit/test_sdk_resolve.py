@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seamfill.sdk._read import local_dataset, resolve_series
-from seamfill.sdk.compat import LegacyFetcherAdapter, as_fetcher
-from seamfill.sdk.errors import InvalidArgument
+from seamfill.core.errors import InvalidArgument
+from seamfill.core.timeconv import to_us, us_to_iso
+from seamfill.core.types import MAX_TS_US, Dataset, Series, TimeRange
+from seamfill.sdk.backfill.adapters import LegacyFetcherAdapter, as_fetcher
+from seamfill.sdk.read._steps import local_dataset, resolve_series
 from seamfill.sdk.settings import SeamlessSettings
-from seamfill.sdk.timeconv import to_us, us_to_iso
-from seamfill.sdk.types import MAX_TS_US, Dataset, Series, TimeRange
 
 MIN = 60_000_000
 T0 = 1_704_067_200_000_000

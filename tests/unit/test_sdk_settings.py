@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from seamfill.sdk.errors import ConfigError
+from seamfill.core.errors import ConfigError
 from seamfill.sdk.settings import SeamlessSettings, Strategy, parse_coordinator_url
 from seamfill.sdk.sla import OnBreach
 

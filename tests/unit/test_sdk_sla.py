@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from seamfill.sdk.errors import ConfigError
+from seamfill.core.errors import ConfigError
 from seamfill.sdk.sla import Budget, OnBreach, SLAPolicy
 
 

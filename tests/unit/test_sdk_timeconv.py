@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seamfill.sdk.errors import InvalidArgument, InvalidRange
-from seamfill.sdk.timeconv import ACCEPTED, interval_to_us, to_range, to_us, us_to_iso
+from seamfill.core.errors import InvalidArgument, InvalidRange
+from seamfill.core.timeconv import ACCEPTED, interval_to_us, to_range, to_us, us_to_iso
 
 T_US = 1_704_067_200_000_000  # 2024-01-01T00:00:00Z
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from seamfill.coordinator.config import CoordinatorConfig
-from seamfill.sdk import _sql, _wal, sink, storage
-from seamfill.sdk.errors import InvalidArgument
-from seamfill.sdk.types import Dataset
+from seamfill.core.errors import InvalidArgument
+from seamfill.core.types import Dataset
+from seamfill.core import _sql
+from seamfill.sdk.backfill import _wal, sink
+from seamfill.sdk.read import storage
 
 MIN = 60_000_000
 

@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from seamfill.sdk.backfill import validate_frame
-from seamfill.sdk.errors import FetchError
-from seamfill.sdk.types import Dataset, Series, TimeRange
+from seamfill.core.errors import FetchError
+from seamfill.core.types import Dataset, Series, TimeRange
+from seamfill.sdk.backfill.chunk import validate_frame
 from seamfill.worker.fetchers.ccxt import CcxtFetcher
 
 pytest.importorskip("ccxt")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from seamfill.sdk.errors import ConfigError
+from seamfill.core.errors import ConfigError
 from seamfill.worker.cli import worker
 from seamfill.worker.config import WorkerConfig
 

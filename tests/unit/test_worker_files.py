@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seamfill.sdk.backfill import validate_frame
-from seamfill.sdk.errors import FetchError
-from seamfill.sdk.fetchers import load_fetcher
-from seamfill.sdk.types import Dataset, Series, TimeRange
+from seamfill.core.errors import FetchError
+from seamfill.core.types import Dataset, Series, TimeRange
+from seamfill.sdk.backfill.chunk import validate_frame
+from seamfill.sdk.backfill.fetchers import load_fetcher
 from seamfill.worker.fetchers.files import FilesFetcher, interval_name
 
 MIN = 60_000_000

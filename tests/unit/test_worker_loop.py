@@ -15,16 +15,16 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from seamfill.sdk.errors import (
+from seamfill.core.errors import (
     CoordinatorUnavailable,
     FetchError,
     LeaseLost,
     StorageUnavailable,
     UpstreamUnavailable,
 )
-from seamfill.sdk.faults import BreakerState
-from seamfill.sdk.sink import QuestDBSink
-from seamfill.sdk.types import Chunk, Dataset, Lease, Series, TimeRange
+from seamfill.core.types import Chunk, Dataset, Lease, Series, TimeRange
+from seamfill.sdk.backfill.faults import BreakerState
+from seamfill.sdk.backfill.sink import QuestDBSink
 from seamfill.worker.aio import Backoff
 from seamfill.worker.config import WorkerConfig
 from seamfill.worker.heartbeat import beat_once

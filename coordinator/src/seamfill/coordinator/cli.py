@@ -12,7 +12,7 @@ import click
 
 from seamfill.coordinator.config import CoordinatorConfig
 from seamfill.coordinator.server import serve
-from seamfill.sdk.logs import configure
+from seamfill.core.logs import configure
 
 
 def load_config(path: str | None, redis_url: str | None) -> CoordinatorConfig:

@@ -20,9 +20,9 @@ from typing import Any
 
 import yaml
 
-from seamfill.sdk._sql import check_table
-from seamfill.sdk.errors import ConfigError, InvalidArgument
-from seamfill.sdk.types import Dataset
+from seamfill.core._sql import check_table
+from seamfill.core.errors import ConfigError, InvalidArgument
+from seamfill.core.types import Dataset
 
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*(us|ms|s|m|h|d)\s*$")
 _DURATION_US = {

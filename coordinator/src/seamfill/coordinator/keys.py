@@ -41,8 +41,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from seamfill.sdk.errors import InvalidArgument, JobNotFound, LeaseNotFound
-from seamfill.sdk.types import Series
+from seamfill.core.errors import InvalidArgument, JobNotFound, LeaseNotFound
+from seamfill.core.types import Series
 
 
 @dataclass(frozen=True, slots=True)

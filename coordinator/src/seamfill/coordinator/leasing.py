@@ -18,9 +18,9 @@ from redis import exceptions as rexc
 from seamfill.coordinator.keys import ChunkRef
 from seamfill.coordinator.scripts import translate
 from seamfill.coordinator.store import Store
-from seamfill.sdk import _convert as cv
-from seamfill.sdk.errors import DatasetNotFound, InvalidArgument, LeaseNotFound
-from seamfill.sdk.types import Dataset, Directive, LeaseStatus
+from seamfill.core import wire as cv
+from seamfill.core.errors import DatasetNotFound, InvalidArgument, LeaseNotFound
+from seamfill.core.types import Dataset, Directive, LeaseStatus
 from seamfill.v1 import common_pb2
 
 # Expired leases and due retries moved per script run (bounds the time one script blocks Redis).

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from seamfill.sdk import ranges
-from seamfill.sdk.errors import InvalidRange
-from seamfill.sdk.types import Dataset, TimeRange
+from seamfill.core import ranges
+from seamfill.core.errors import InvalidRange
+from seamfill.core.types import Dataset, TimeRange
 
 
 @dataclass(frozen=True, slots=True)

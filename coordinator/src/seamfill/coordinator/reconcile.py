@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING
 
 from seamfill.coordinator import planner
 from seamfill.coordinator.store import Store
-from seamfill.sdk import ranges
-from seamfill.sdk.errors import StorageError
-from seamfill.sdk.types import Dataset, Series, TimeRange
+from seamfill.core import ranges
+from seamfill.core.errors import StorageError
+from seamfill.core.types import Dataset, Series, TimeRange
 
 if TYPE_CHECKING:
-    from seamfill.sdk.sink import QuestDBSink
+    from seamfill.sdk.backfill.sink import QuestDBSink
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ async def cells_with_rows(
 ) -> dict[int, tuple[int, int]]:
     """(rows, distinct times) per cell start of ``symbol`` in ``r``. A missing table holds
     no rows."""
-    from seamfill.sdk._sql import quote_literal, quote_table
+    from seamfill.core._sql import quote_literal, quote_table
 
     sql = (
         f"SELECT cast(ts AS LONG) / {int(span)} AS cell, count() AS n, "
@@ -95,7 +95,7 @@ async def reconcile(store: Store, series: Series, r: TimeRange) -> Reconciled:
     ds = store.dataset(series.dataset)
     planner.check_range(r, ds, max_chunks=store.config.max_job_chunks * 10)
     # Imported here: the sink needs pandas, which a replica loads only if it ever reconciles.
-    from seamfill.sdk.sink import QuestDBSink
+    from seamfill.sdk.backfill.sink import QuestDBSink
 
     storage = store.config.storage_for(ds)
     span = ds.chunk_span_us

@@ -19,7 +19,7 @@ from redis import exceptions as rexc
 
 from seamfill.coordinator.keys import Keys
 from seamfill.coordinator.pipe import Pipe
-from seamfill.sdk import errors
+from seamfill.core import errors
 
 DATASET_SCRIPTS = (
     "ensure",

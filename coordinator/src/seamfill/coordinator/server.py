@@ -23,8 +23,8 @@ from seamfill.coordinator.service_admin import AdminService
 from seamfill.coordinator.service_coverage import CoverageService
 from seamfill.coordinator.service_leases import LeasesService
 from seamfill.coordinator.store import Store, now_us
-from seamfill.sdk.errors import SeamfillError
-from seamfill.sdk.logs import log_event
+from seamfill.core.errors import SeamfillError
+from seamfill.core.logs import log_event
 from seamfill.v1 import (
     admin_pb2,
     admin_pb2_grpc,

@@ -25,8 +25,8 @@ from seamfill.coordinator.leasing import Leasing
 from seamfill.coordinator.notify import Hub
 from seamfill.coordinator.registry import WorkerRegistry
 from seamfill.coordinator.store import Store
-from seamfill.sdk import errors
-from seamfill.sdk.logs import log_event
+from seamfill.core import errors
+from seamfill.core.logs import log_event
 
 log = logging.getLogger("seamfill.coordinator")
 

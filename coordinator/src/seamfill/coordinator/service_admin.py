@@ -6,9 +6,9 @@ from seamfill.coordinator import views
 from seamfill.coordinator.reconcile import reconcile
 from seamfill.coordinator.service import Ctx, Role, Servicer, rpc
 from seamfill.coordinator.service_coverage import request_range, request_series
-from seamfill.sdk import _convert as cv
-from seamfill.sdk.errors import InvalidArgument
-from seamfill.sdk.types import WorkerInfo
+from seamfill.core import wire as cv
+from seamfill.core.errors import InvalidArgument
+from seamfill.core.types import WorkerInfo
 from seamfill.v1 import admin_pb2, admin_pb2_grpc, common_pb2
 
 _MAX_LIMIT = 10_000

@@ -13,11 +13,11 @@ from redis import exceptions as rexc
 
 from seamfill.coordinator.scripts import translate
 from seamfill.coordinator.service import Ctx, Role, Servicer, metadata_value, rpc, rpc_stream
-from seamfill.sdk import _convert as cv
-from seamfill.sdk import tracing
-from seamfill.sdk.errors import CoordinatorUnavailable, InvalidArgument
-from seamfill.sdk.logs import log_event
-from seamfill.sdk.types import Job, Series, TimeRange
+from seamfill.core import tracing
+from seamfill.core import wire as cv
+from seamfill.core.errors import CoordinatorUnavailable, InvalidArgument
+from seamfill.core.logs import log_event
+from seamfill.core.types import Job, Series, TimeRange
 from seamfill.v1 import coverage_pb2, coverage_pb2_grpc
 
 log = logging.getLogger("seamfill.coordinator")

@@ -17,10 +17,10 @@ from typing import Any
 from seamfill.coordinator import metrics
 from seamfill.coordinator.leasing import Acquired, Progress
 from seamfill.coordinator.service import Ctx, Role, Runtime, Servicer, failed, rpc
-from seamfill.sdk import _convert as cv
-from seamfill.sdk.errors import InvalidArgument, SeamfillError
-from seamfill.sdk.logs import log_event
-from seamfill.sdk.types import Dataset, Directive
+from seamfill.core import wire as cv
+from seamfill.core.errors import InvalidArgument, SeamfillError
+from seamfill.core.logs import log_event
+from seamfill.core.types import Dataset, Directive
 from seamfill.v1 import leases_pb2, leases_pb2_grpc
 
 log = logging.getLogger("seamfill.coordinator")

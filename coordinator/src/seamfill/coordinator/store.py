@@ -20,9 +20,9 @@ from seamfill.coordinator import planner
 from seamfill.coordinator.config import CoordinatorConfig
 from seamfill.coordinator.keys import Keys, split_job_id
 from seamfill.coordinator.scripts import Scripts, translate
-from seamfill.sdk import ranges
-from seamfill.sdk.errors import DatasetNotFound, JobNotFound
-from seamfill.sdk.types import (
+from seamfill.core import ranges
+from seamfill.core.errors import DatasetNotFound, JobNotFound
+from seamfill.core.types import (
     Coverage,
     Dataset,
     Job,

@@ -15,8 +15,8 @@ from seamfill.coordinator.keys import ChunkRef
 from seamfill.coordinator.registry import WORKER_REFRESH_US
 from seamfill.coordinator.scripts import translate
 from seamfill.coordinator.store import Store
-from seamfill.sdk.errors import NotFound
-from seamfill.sdk.types import (
+from seamfill.core.errors import NotFound
+from seamfill.core.types import (
     Chunk,
     ChunkState,
     Dataset,

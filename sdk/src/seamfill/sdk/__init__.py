@@ -6,7 +6,7 @@
         df = provider.fetch("2024-01-01", "2024-02-01", node_id="binance.ohlcv_1m/BTC-USDT")
         df.attrs["seamless"].gaps   # what could not be served, and why (``.reason``)
 
-Names are resolved on first use, so importing ``seamfill.sdk.errors`` (as the coordinator and the
+Names are resolved on first use, so importing ``seamfill.core.errors`` (as the coordinator and the
 worker do) does not load pandas or gRPC.
 """
 
@@ -16,41 +16,41 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
-    "AsyncSeamlessProvider": "provider",
-    "ConfigError": "errors",
-    "ConformanceError": "errors",
-    "ConformancePipeline": "conformance",
-    "ConformanceReport": "conformance",
-    "CoordinatorUnavailable": "errors",
-    "Coverage": "types",
-    "DataAvailabilityStrategy": "compat",
-    "DataFetcher": "compat",
-    "Dataset": "types",
-    "EnhancedQuestDBProvider": "compat",
-    "FetchError": "errors",
-    "Fetcher": "fetchers",
-    "Fingerprint": "fingerprint",
-    "HistoryProvider": "compat",
-    "InvalidArgument": "errors",
-    "InvalidRange": "errors",
-    "InvalidSeries": "errors",
-    "LiveDataFeed": "compat",
-    "LiveFetcher": "live",
-    "MissingData": "errors",
-    "OnBreach": "sla",
-    "SLAPolicy": "sla",
-    "SeamfillError": "errors",
-    "SeamlessMeta": "result",
-    "SeamlessProvider": "provider",
-    "SeamlessResult": "result",
-    "SeamlessSLAExceeded": "errors",
-    "SeamlessSettings": "settings",
-    "Series": "types",
-    "Severity": "conformance",
-    "StorageError": "errors",
-    "Strategy": "settings",
-    "SyntheticFetcher": "fetchers",
-    "TimeRange": "types",
+    "AsyncSeamlessProvider": "seamfill.sdk.provider",
+    "ConfigError": "seamfill.core.errors",
+    "ConformanceError": "seamfill.core.errors",
+    "ConformancePipeline": "seamfill.sdk.quality.conformance",
+    "ConformanceReport": "seamfill.sdk.quality.conformance",
+    "CoordinatorUnavailable": "seamfill.core.errors",
+    "Coverage": "seamfill.core.types",
+    "DataAvailabilityStrategy": "seamfill.sdk.compat",
+    "DataFetcher": "seamfill.sdk.compat",
+    "Dataset": "seamfill.core.types",
+    "EnhancedQuestDBProvider": "seamfill.sdk.compat",
+    "FetchError": "seamfill.core.errors",
+    "Fetcher": "seamfill.sdk.backfill.fetchers",
+    "Fingerprint": "seamfill.core.types",
+    "HistoryProvider": "seamfill.sdk.compat",
+    "InvalidArgument": "seamfill.core.errors",
+    "InvalidRange": "seamfill.core.errors",
+    "InvalidSeries": "seamfill.core.errors",
+    "LiveDataFeed": "seamfill.sdk.compat",
+    "LiveFetcher": "seamfill.sdk.read.live",
+    "MissingData": "seamfill.core.errors",
+    "OnBreach": "seamfill.sdk.sla",
+    "SLAPolicy": "seamfill.sdk.sla",
+    "SeamfillError": "seamfill.core.errors",
+    "SeamlessMeta": "seamfill.sdk.result",
+    "SeamlessProvider": "seamfill.sdk._sync",
+    "SeamlessResult": "seamfill.sdk.result",
+    "SeamlessSLAExceeded": "seamfill.core.errors",
+    "SeamlessSettings": "seamfill.sdk.settings",
+    "Series": "seamfill.core.types",
+    "Severity": "seamfill.sdk.quality.conformance",
+    "StorageError": "seamfill.core.errors",
+    "Strategy": "seamfill.sdk.settings",
+    "SyntheticFetcher": "seamfill.sdk.backfill.fetchers",
+    "TimeRange": "seamfill.core.types",
 }
 
 __all__ = [
@@ -96,7 +96,7 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'seamfill.sdk' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"seamfill.sdk.{module}"), name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 
@@ -106,15 +106,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from seamfill.sdk.compat import (
-        DataAvailabilityStrategy,
-        DataFetcher,
-        EnhancedQuestDBProvider,
-        HistoryProvider,
-        LiveDataFeed,
-    )
-    from seamfill.sdk.conformance import ConformancePipeline, ConformanceReport, Severity
-    from seamfill.sdk.errors import (
+    from seamfill.core.errors import (
         ConfigError,
         ConformanceError,
         CoordinatorUnavailable,
@@ -127,11 +119,19 @@ if TYPE_CHECKING:
         SeamlessSLAExceeded,
         StorageError,
     )
-    from seamfill.sdk.fetchers import Fetcher, SyntheticFetcher
-    from seamfill.sdk.fingerprint import Fingerprint
-    from seamfill.sdk.live import LiveFetcher
-    from seamfill.sdk.provider import AsyncSeamlessProvider, SeamlessProvider
+    from seamfill.core.types import Coverage, Dataset, Fingerprint, Series, TimeRange
+    from seamfill.sdk._sync import SeamlessProvider
+    from seamfill.sdk.backfill.fetchers import Fetcher, SyntheticFetcher
+    from seamfill.sdk.compat import (
+        DataAvailabilityStrategy,
+        DataFetcher,
+        EnhancedQuestDBProvider,
+        HistoryProvider,
+        LiveDataFeed,
+    )
+    from seamfill.sdk.provider import AsyncSeamlessProvider
+    from seamfill.sdk.quality.conformance import ConformancePipeline, ConformanceReport, Severity
+    from seamfill.sdk.read.live import LiveFetcher
     from seamfill.sdk.result import SeamlessMeta, SeamlessResult
     from seamfill.sdk.settings import SeamlessSettings, Strategy
     from seamfill.sdk.sla import OnBreach, SLAPolicy
-    from seamfill.sdk.types import Coverage, Dataset, Series, TimeRange

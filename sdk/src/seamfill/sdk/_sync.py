@@ -1,23 +1,19 @@
-"""The plain (non-async) form of the provider: the asyncio provider on a private loop thread."""
+"""The plain (non-async) form of the provider: the asyncio provider on a private loop thread
+(anyio's blocking portal)."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from seamfill.sdk.errors import InvalidArgument
+from seamfill.core.types import Coverage
+from seamfill.sdk.client._portal import Portal
 from seamfill.sdk.result import SeamlessResult
 from seamfill.sdk.settings import SeamlessSettings
-from seamfill.sdk.types import Coverage
 
 if TYPE_CHECKING:
     from seamfill.sdk.provider import AsyncSeamlessProvider
-
-T = TypeVar("T")
 
 
 class SeamlessProvider:
@@ -39,54 +35,44 @@ class SeamlessProvider:
             settings, fetcher=fetcher, live_fetcher=live_fetcher
         )
         self.settings = self.aio.settings
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="seamfill-provider", daemon=True
-        )
-        self._thread.start()
-        self._closed = False
-
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        if self._closed:
-            coro.close()
-            raise InvalidArgument("the provider is closed: create a new one")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        self._portal = Portal("provider")
 
     def read(self, start: Any, end: Any, *, node_id: str, interval: Any = None) -> SeamlessResult:
         """See :meth:`AsyncSeamlessProvider.read`."""
-        return self._call(self.aio.read(start, end, node_id=node_id, interval=interval))
+        return self._portal.call(self.aio.read, start, end, node_id=node_id, interval=interval)
 
     def fetch(self, start: Any, end: Any, *, node_id: str, interval: Any = None) -> pd.DataFrame:
         """See :meth:`AsyncSeamlessProvider.fetch`."""
-        return self._call(self.aio.fetch(start, end, node_id=node_id, interval=interval))
+        return self._portal.call(self.aio.fetch, start, end, node_id=node_id, interval=interval)
 
     def coverage(
         self, start: Any = None, end: Any = None, *, node_id: str, interval: Any = None
     ) -> Coverage:
         """See :meth:`AsyncSeamlessProvider.coverage`."""
-        return self._call(self.aio.coverage(start, end, node_id=node_id, interval=interval))
+        return self._portal.call(self.aio.coverage, start, end, node_id=node_id, interval=interval)
 
     def ensure_range(
         self, start: Any, end: Any, *, node_id: str, interval: Any = None, wait: bool = False
     ) -> Coverage:
         """See :meth:`AsyncSeamlessProvider.ensure_range`."""
-        return self._call(
-            self.aio.ensure_range(start, end, node_id=node_id, interval=interval, wait=wait)
+        return self._portal.call(
+            self.aio.ensure_range, start, end, node_id=node_id, interval=interval, wait=wait
         )
 
     def fill_missing(self, start: Any, end: Any, *, node_id: str, interval: Any = None) -> Coverage:
         """See :meth:`AsyncSeamlessProvider.fill_missing`."""
-        return self._call(self.aio.fill_missing(start, end, node_id=node_id, interval=interval))
+        return self._portal.call(
+            self.aio.fill_missing, start, end, node_id=node_id, interval=interval
+        )
 
     def close(self) -> None:
         """Close the asyncio provider and stop the loop thread."""
-        if self._closed:
+        if self._portal.closed:
             return
-        self._call(self.aio.aclose())
-        self._closed = True
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
+        try:
+            self._portal.call(self.aio.aclose)
+        finally:
+            self._portal.close()
 
     def __enter__(self) -> SeamlessProvider:
         return self

@@ -17,78 +17,21 @@ latter, so both work as inline backfill fetchers and live fetchers.
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from seamfill.sdk.conformance import ConformancePipeline
-from seamfill.sdk.fetchers import Fetcher
-from seamfill.sdk.live import LiveFetcher
+from seamfill.sdk.backfill.adapters import LegacyFetcherAdapter, as_fetcher, is_legacy
+from seamfill.sdk.backfill.fetchers import Fetcher
 from seamfill.sdk.provider import AsyncSeamlessProvider
+from seamfill.sdk.quality.conformance import ConformancePipeline
+from seamfill.sdk.read.live import LiveFetcher
 from seamfill.sdk.settings import SeamlessSettings, Strategy
 from seamfill.sdk.sla import SLAPolicy
-from seamfill.sdk.storage import coerce_bars
-from seamfill.sdk.types import Dataset, Series, TimeRange
 
 DataAvailabilityStrategy = Strategy
 DataFetcher = Fetcher
 LiveDataFeed = LiveFetcher
 HistoryProvider = AsyncSeamlessProvider
-
-
-def _legacy(fetcher: Any) -> bool:
-    fetch = getattr(fetcher, "fetch", None)
-    if fetch is None:
-        return False
-    try:
-        params = inspect.signature(fetch).parameters
-    except (TypeError, ValueError):
-        return False
-    return "node_id" in params
-
-
-class LegacyFetcherAdapter:
-    """Runs a ``fetch(start, end, *, node_id, interval)`` fetcher (epoch seconds) as a
-    seamfill fetcher: times converted, rows clipped to the range, ``ts`` as datetime64."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    async def fetch(self, series: Series, range: TimeRange, dataset: Dataset) -> pd.DataFrame:
-        result = self.inner.fetch(
-            range.start_us // 1_000_000,
-            -(-range.end_us // 1_000_000),
-            node_id=series.symbol,
-            interval=max(1, dataset.interval_us // 1_000_000),
-        )
-        if inspect.isawaitable(result):
-            result = await result
-        frame = coerce_bars(result, series.symbol)
-        ts = frame["ts"].astype("int64")
-        frame = frame[(ts >= range.start_us) & (ts < range.end_us)]
-        return frame.drop(columns=["symbol"]).reset_index(drop=True)
-
-
-class _SyncFetcherAdapter:
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    async def fetch(self, series: Series, range: TimeRange, dataset: Dataset) -> Any:
-        result = self.inner.fetch(series, range, dataset)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
-
-
-def as_fetcher(fetcher: Any) -> Fetcher:
-    """``fetcher`` as seamfill's async ``fetch(series, range, dataset)``."""
-    if _legacy(fetcher):
-        return LegacyFetcherAdapter(fetcher)
-    if inspect.iscoroutinefunction(getattr(fetcher, "fetch", None)):
-        return fetcher  # type: ignore[no-any-return]
-    return _SyncFetcherAdapter(fetcher)
 
 
 class EnhancedQuestDBProvider(AsyncSeamlessProvider):
@@ -144,4 +87,4 @@ class EnhancedQuestDBProvider(AsyncSeamlessProvider):
 def _live(live_fetcher: Any) -> Any:
     if live_fetcher is None:
         return None
-    return LegacyFetcherAdapter(live_fetcher) if _legacy(live_fetcher) else live_fetcher
+    return LegacyFetcherAdapter(live_fetcher) if is_legacy(live_fetcher) else live_fetcher

@@ -2,11 +2,38 @@
 
 Names are the ones operators already know; labels have bounded cardinality (dataset, stage,
 rule, strategy — never a symbol or a range).
+
+Without the ``metrics`` extra (prometheus-client) the same names exist and record nothing.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from typing import Any
+
+try:
+    from prometheus_client import Counter, Gauge, Histogram
+except ImportError:  # the ``metrics`` extra is not installed: every metric is a no-op
+
+    class _NoMetric:
+        def __init__(self, *_: Any, **__: Any) -> None:
+            pass
+
+        def labels(self, *_: Any, **__: Any) -> _NoMetric:
+            return self
+
+        def inc(self, *_: Any) -> None:
+            pass
+
+        def dec(self, *_: Any) -> None:
+            pass
+
+        def set(self, *_: Any) -> None:
+            pass
+
+        def observe(self, *_: Any) -> None:
+            pass
+
+    Counter = Gauge = Histogram = _NoMetric  # type: ignore[assignment,misc]
 
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _MS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000)

@@ -16,9 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from seamfill.sdk._read import ReadState, finish, local_dataset, read_live, resolve_series
-from seamfill.sdk.cache import ReadCache
-from seamfill.sdk.errors import (
+from seamfill.core.errors import (
     CoordinatorUnavailable,
     FetchError,
     InvalidArgument,
@@ -26,8 +24,11 @@ from seamfill.sdk.errors import (
     SeamlessSLAExceeded,
     StorageError,
 )
-from seamfill.sdk.inline import InlineBackfill
-from seamfill.sdk.logs import log_event
+from seamfill.core.logs import log_event
+from seamfill.core.timeconv import to_range, to_us
+from seamfill.core.tracing import span, tracer
+from seamfill.core.types import Coverage, Dataset, Series, TimeRange
+from seamfill.sdk.backfill.inline import InlineBackfill
 from seamfill.sdk.metrics import (
     BACKFILL_WAIT_MS,
     CACHE_HITS,
@@ -36,13 +37,12 @@ from seamfill.sdk.metrics import (
     SLA_DOWNGRADES,
     SLA_EXCEEDED,
 )
+from seamfill.sdk.read._steps import ReadState, finish, local_dataset, read_live, resolve_series
+from seamfill.sdk.read.cache import ReadCache
+from seamfill.sdk.read.storage import StorageReader
 from seamfill.sdk.result import SeamlessResult
 from seamfill.sdk.settings import SeamlessSettings, Strategy
 from seamfill.sdk.sla import OnBreach
-from seamfill.sdk.storage import StorageReader
-from seamfill.sdk.timeconv import to_range, to_us
-from seamfill.sdk.tracing import span, tracer
-from seamfill.sdk.types import Coverage, Dataset, Series, TimeRange
 
 logger = logging.getLogger("seamfill.sdk.provider")
 _TRACER = tracer("seamfill.sdk.provider")
@@ -372,7 +372,7 @@ class AsyncSeamlessProvider:
 
     async def _fleet_backend(self) -> Any:
         if self._fleet is None:
-            from seamfill.sdk._fleet import FleetBackend
+            from seamfill.sdk.backfill._fleet import FleetBackend
 
             self._fleet = FleetBackend(self.settings)
         return self._fleet
@@ -396,7 +396,4 @@ def _seconds(ms: int | None) -> float:
     return 30.0 if ms is None else max(1.0, ms / 1000.0)
 
 
-# The plain form lives in its own module (it only wraps this one); importable from here.
-from seamfill.sdk._sync import SeamlessProvider  # noqa: E402
-
-__all__ = ["AsyncSeamlessProvider", "SeamlessProvider"]
+__all__ = ["AsyncSeamlessProvider"]

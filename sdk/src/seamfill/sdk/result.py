@@ -7,9 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from seamfill.sdk.conformance import ConformanceReport
-from seamfill.sdk.fingerprint import Fingerprint, as_dict
-from seamfill.sdk.types import Series, TimeRange
+from seamfill.core.types import Fingerprint, Series, TimeRange
+from seamfill.sdk.quality.conformance import ConformanceReport
+from seamfill.sdk.quality.fingerprint import as_dict
 
 
 @dataclass(frozen=True, slots=True)

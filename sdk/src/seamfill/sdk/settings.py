@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from seamfill.sdk.conformance import ConformancePipeline
-from seamfill.sdk.errors import ConfigError
+from seamfill.core.errors import ConfigError
+from seamfill.sdk.quality.conformance import ConformancePipeline
 from seamfill.sdk.sla import SLAPolicy
 
 
@@ -24,7 +24,7 @@ class Strategy(enum.Enum):
     """What a read does about gaps (DESIGN §6)."""
 
     FAIL_FAST = "fail_fast"
-    """Raise :class:`~seamfill.sdk.errors.MissingData` listing the gaps; enqueue nothing."""
+    """Raise :class:`~seamfill.core.errors.MissingData` listing the gaps; enqueue nothing."""
     AUTO_BACKFILL = "auto_backfill"
     """Ask for the gaps to be filled, wait within the SLA, then read."""
     PARTIAL_FILL = "partial_fill"
@@ -94,7 +94,7 @@ class SeamlessSettings:
     sla: SLAPolicy = field(default_factory=SLAPolicy)
     """Per-stage deadlines; see :class:`~seamfill.sdk.sla.SLAPolicy`."""
     conformance: ConformancePipeline = field(default_factory=ConformancePipeline)
-    """Rules and severities; see :class:`~seamfill.sdk.conformance.ConformancePipeline`."""
+    """Rules and severities; see :class:`~seamfill.sdk.quality.conformance.ConformancePipeline`."""
     partial_ok: bool = False
     """Accept data with error-severity conformance findings (reported, not raised)."""
     fingerprint: bool = True
@@ -116,13 +116,13 @@ class SeamlessSettings:
     (refused otherwise; a warning is logged when allowed)."""
     time_unit: str = "us"
     """Unit of integer times passed to reads (``s``, ``ms``, ``us`` or ``ns``): integers are
-    never read by their size. Other forms: see :mod:`seamfill.sdk.timeconv`."""
+    never read by their size. Other forms: see :mod:`seamfill.core.timeconv`."""
 
     def __post_init__(self) -> None:
         self._check_types()
         if self.coordinator_url is not None:
             parse_coordinator_url(self.coordinator_url)
-        from seamfill.sdk.timeconv import interval_to_us
+        from seamfill.core.timeconv import interval_to_us
 
         try:
             interval_to_us(self.interval)
@@ -134,7 +134,7 @@ class SeamlessSettings:
                 f"questdb_url = {self.questdb_url!r} is not an http(s)://host:port address: "
                 "give QuestDB's HTTP endpoint, e.g. http://127.0.0.1:9000"
             )
-        from seamfill.sdk.timeconv import UNITS
+        from seamfill.core.timeconv import UNITS
 
         if self.time_unit not in UNITS:
             raise ConfigError(

@@ -12,7 +12,7 @@ import enum
 from dataclasses import dataclass, fields
 from typing import Any
 
-from seamfill.sdk.errors import ConfigError
+from seamfill.core.errors import ConfigError
 
 STAGES = ("storage", "backfill", "live", "total")
 
@@ -23,7 +23,7 @@ class OnBreach(enum.Enum):
     STRATEGY = "strategy"
     """Let the strategy decide: ``AUTO_BACKFILL`` raises, ``SEAMLESS`` downgrades."""
     RAISE = "raise"
-    """Raise :class:`~seamfill.sdk.errors.SeamlessSLAExceeded` naming the stage."""
+    """Raise :class:`~seamfill.core.errors.SeamlessSLAExceeded` naming the stage."""
     DOWNGRADE = "downgrade"
     """Return what is there, marked downgraded, with the gaps and the reason."""
 

@@ -15,8 +15,8 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from seamfill.sdk.faults import STORAGE, Breaker, BreakerState, upstream
-from seamfill.sdk.logs import log_event
+from seamfill.core.logs import log_event
+from seamfill.sdk.backfill.faults import STORAGE, Breaker, BreakerState, upstream
 from seamfill.worker import metrics
 
 __all__ = ["Breakers", "Gate"]

@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 import click
 
-from seamfill.sdk._client_types import check_token_transport, parse_address
-from seamfill.sdk.errors import ConfigError
-from seamfill.sdk.fetchers import Fetcher
-from seamfill.sdk.logs import configure
-from seamfill.sdk.sink import QuestDBSink
+from seamfill.core.errors import ConfigError
+from seamfill.core.logs import configure
+from seamfill.sdk.backfill.fetchers import Fetcher
+from seamfill.sdk.backfill.sink import QuestDBSink
+from seamfill.sdk.client._types import check_token_transport, parse_address
 from seamfill.worker.config import WorkerConfig
 from seamfill.worker.leases import CoordinatorClient
 from seamfill.worker.loop import Worker

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from seamfill.sdk.errors import ConfigError
+from seamfill.core.errors import ConfigError
 
 __all__ = ["WorkerConfig", "default_worker_id"]
 

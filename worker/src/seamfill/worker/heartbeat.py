@@ -13,8 +13,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from seamfill.sdk.errors import SeamfillError
-from seamfill.sdk.logs import log_event
+from seamfill.core.errors import SeamfillError
+from seamfill.core.logs import log_event
 from seamfill.worker.leases import Directive, Progress
 
 if TYPE_CHECKING:

@@ -1,11 +1,11 @@
 """What the worker asks of the coordinator's ``Leases`` service, as domain values.
 
 :class:`LeaseService` is the small interface the loop is written against; the SDK's
-:class:`~seamfill.sdk._client_leases.LeaseSession` implements it over one gRPC stream (the
-worker's) and :class:`~seamfill.sdk._client.CoordinatorClient` with unary calls, both raising
+:class:`~seamfill.sdk.client.LeaseSession` implements it over one gRPC stream (the
+worker's) and :class:`~seamfill.sdk.client.CoordinatorClient` with unary calls, both raising
 seamfill errors
-(UNAVAILABLE → :class:`~seamfill.sdk.errors.CoordinatorUnavailable`, a stale token →
-:class:`~seamfill.sdk.errors.LeaseLost`).
+(UNAVAILABLE → :class:`~seamfill.core.errors.CoordinatorUnavailable`, a stale token →
+:class:`~seamfill.core.errors.LeaseLost`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from seamfill.sdk._client import (
+from seamfill.sdk.client._coordinator import (
     AcquireResult,
     CoordinatorClient,
     Directive,

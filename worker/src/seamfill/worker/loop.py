@@ -21,19 +21,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from seamfill.sdk import tracing
-from seamfill.sdk.backfill import ChunkProgress, run_chunk
-from seamfill.sdk.errors import (
+from seamfill.core import tracing
+from seamfill.core.errors import (
     CoordinatorUnavailable,
     FailedPrecondition,
     NotFound,
     SeamfillError,
 )
-from seamfill.sdk.faults import STORAGE, Fault, classify, fail_reason, upstream
-from seamfill.sdk.fetchers import Fetcher, source_name
-from seamfill.sdk.logs import log_event
-from seamfill.sdk.sink import QuestDBSink
-from seamfill.sdk.types import Lease
+from seamfill.core.logs import log_event
+from seamfill.core.types import Lease
+from seamfill.sdk.backfill.chunk import ChunkProgress, run_chunk
+from seamfill.sdk.backfill.faults import STORAGE, Fault, classify, fail_reason, upstream
+from seamfill.sdk.backfill.fetchers import Fetcher, source_name
+from seamfill.sdk.backfill.sink import QuestDBSink
 from seamfill.worker import metrics
 from seamfill.worker.aio import Backoff, first
 from seamfill.worker.breakers import Breakers

@@ -10,9 +10,9 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
 
-from seamfill.sdk.errors import CoordinatorUnavailable
-from seamfill.sdk.fetchers import Fetcher, load_fetcher, source_name
-from seamfill.sdk.types import Dataset
+from seamfill.core.errors import CoordinatorUnavailable
+from seamfill.core.types import Dataset
+from seamfill.sdk.backfill.fetchers import Fetcher, load_fetcher, source_name
 from seamfill.worker import metrics
 from seamfill.worker.aio import Backoff
 from seamfill.worker.leases import LeaseService

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from seamfill.sdk.errors import ConfigError
+from seamfill.core.errors import ConfigError
 
 NAMES = ("strict", "tolerant")
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import pandas as pd
 
-from seamfill.sdk.errors import ConfigError, FetchError
-from seamfill.sdk.types import Dataset, Series, TimeRange
+from seamfill.core.errors import ConfigError, FetchError
+from seamfill.core.types import Dataset, Series, TimeRange
 from seamfill.worker.fetchers.files import interval_name
 
 __all__ = ["CcxtFetcher", "RateLimiter"]

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from seamfill.sdk.errors import ConfigError, FetchError
-from seamfill.sdk.types import Dataset, Series, TimeRange
+from seamfill.core.errors import ConfigError, FetchError
+from seamfill.core.types import Dataset, Series, TimeRange
 
 __all__ = ["FilesFetcher", "interval_name"]
 
