@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from seamfill.coordinator.config import CoordinatorConfig
+from seamfill.core import _sql
 from seamfill.core.errors import InvalidArgument
 from seamfill.core.types import Dataset
-from seamfill.core import _sql
 from seamfill.sdk.backfill import _wal, sink
 from seamfill.sdk.read import storage
 

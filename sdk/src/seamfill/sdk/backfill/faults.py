@@ -22,7 +22,7 @@ from seamfill.core.errors import (
     UpstreamUnavailable,
 )
 
-__all__ = ["Breaker", "BreakerState", "Fault", "STORAGE", "classify", "fail_reason", "upstream"]
+__all__ = ["STORAGE", "Breaker", "BreakerState", "Fault", "classify", "fail_reason", "upstream"]
 
 STORAGE = "storage"
 """The dependency name of QuestDB (the breaker key, the metric label, the log field)."""
