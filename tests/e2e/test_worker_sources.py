@@ -45,7 +45,7 @@ def _done(fleet: Fleet, job: str) -> bool:
     return fleet.job_state(job) == common_pb2.JOB_STATE_DONE
 
 
-def test_429_is_retried_and_succeeds_400_lands_in_dead_letters_with_its_reason(
+def test_429_is_deferred_and_succeeds_400_lands_in_dead_letters_with_its_reason(
     fleet: Fleet, table: str, tmp_path: Path, questdb_url: str
 ) -> None:
     ds = "e2e.scripted"
@@ -72,10 +72,12 @@ def test_429_is_retried_and_succeeds_400_lands_in_dead_letters_with_its_reason(
     assert dead[0].attempts == 1  # terminal: no retries spent on it
     assert fleet.job_state(bad) != common_pb2.JOB_STATE_DONE
     failed = w.events("seamless.backfill.failed")
-    assert {(e["retryable"], "429" in e["reason"]) for e in failed} == {
-        (True, True),
-        (False, False),
-    }
+    assert [(e["retryable"], "400" in e["reason"]) for e in failed] == [(False, True)]
+    assert failed[0]["reason"].startswith("chunk fault (terminal) ")
+    # The 429 is the upstream's state, not the chunk's: given back with no attempt spent.
+    deferred = w.events("seamless.backfill.deferred")
+    assert deferred and all("429" in e["reason"] for e in deferred)
+    assert {e["dependency"] for e in deferred} == {"upstream:scripted"}
     assert sql(questdb_url, f'SELECT symbol, count() FROM "{table}"') == [["FLAKY-1", 60]]
 
 

@@ -7,6 +7,9 @@
 - ``BAD…``: every fetch fails as a 400 would (terminal);
 - ``SLOW…``: the fetch first sleeps ``SEAMFILL_TEST_FETCH_DELAY`` seconds (from the worker's
   environment, so one worker of a test can be slow and another not).
+
+Whatever the symbol, while ``state_dir/outage_until`` holds an epoch time still to come, every
+fetch fails as an upstream answering 503 Service Unavailable would (the test writes the file).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +34,10 @@ class Scripted:
 
     async def fetch(self, series: Series, range: TimeRange, dataset: Dataset) -> pd.DataFrame:
         symbol = series.symbol
+        if self._outage():
+            raise FetchError(
+                "upstream answered 503 Service Unavailable; will retry", retryable=True
+            )
         if symbol.startswith("BAD"):
             raise FetchError(
                 f"upstream answered 400 Bad Request: unknown symbol {symbol!r}; fix the symbol",
@@ -40,6 +48,15 @@ class Scripted:
         if symbol.startswith("SLOW"):
             await asyncio.sleep(float(os.environ.get("SEAMFILL_TEST_FETCH_DELAY", "0")))
         return await self.synthetic.fetch(series, range, dataset)
+
+    def _outage(self) -> bool:
+        if self.state_dir is None:
+            return False
+        try:
+            until = float((self.state_dir / "outage_until").read_text())
+        except (FileNotFoundError, ValueError):
+            return False
+        return time.time() < until
 
     def _first_time(self, series: Series, range: TimeRange) -> bool:
         assert self.state_dir is not None, "FLAKY symbols need the state_dir option"

@@ -35,7 +35,7 @@ def table(questdb_url: str, unique: str) -> Iterator[str]:
     _exec(questdb_url, f'DROP TABLE IF EXISTS "{name}"')
 
 
-def test_reconcile_covers_cells_with_rows_and_uncovers_the_rest(
+def test_reconcile_covers_complete_cells_only_and_uncovers_the_rest(
     coordinator_factory: Callable[..., RunningCoordinator], table: str, questdb_url: str
 ) -> None:
     spec = test_dataset_spec(table)
@@ -45,22 +45,26 @@ def test_reconcile_covers_cells_with_rows_and_uncovers_the_rest(
     c = co.client()
     sym = "it's a,b=c"
     s = Series(co.dataset, sym)
-    # Coverage claims hour 3, storage holds hours 0 and 2 (one row each, symbol quoted in SQL).
+    # Coverage claims hour 3; storage holds all 60 bars of hours 0 and 2 (symbol quoted in SQL).
     job = c.ensure_range(s, TimeRange(3 * HOUR, 4 * HOUR))
     assert job is not None
     lease = c.acquire("w").leases[0]
     c.complete("w", lease.lease_id, lease.token, 0)
     lit = sym.replace("'", "''")
-    rows = f"(0, '{lit}', 1.0), ({2 * HOUR + 60_000_000}, '{lit}', 2.0), ({HOUR}, 'other', 3.0)"
-    _exec(questdb_url, f'INSERT INTO "{table}" VALUES {rows}')
+    for hour, who in ((0, lit), (2, lit), (1, "other")):
+        _exec(
+            questdb_url,
+            f'INSERT INTO "{table}" SELECT cast({hour * HOUR} + (x - 1) * 60000000 AS TIMESTAMP), '
+            f"'{who}', 1.0 FROM long_sequence(60)",
+        )
 
     def visible() -> bool:
         body = _exec(questdb_url, f'SELECT count() FROM "{table}"')
-        return body["dataset"] == [[3]]  # type: ignore[comparison-overlap]
+        return body["dataset"] == [[180]]  # type: ignore[comparison-overlap]
 
     wait_for(visible, timeout=30, interval=0.1)
     res = c.reconcile(s, TimeRange(0, 5 * HOUR))
-    assert res.rows == 2
+    assert res.rows == 120
     assert res.covered == (TimeRange(0, HOUR), TimeRange(2 * HOUR, 3 * HOUR))
     assert res.added == res.covered and res.removed == (TimeRange(3 * HOUR, 4 * HOUR),)
     assert c.get_coverage(s, TimeRange(0, 5 * HOUR)).covered == res.covered
@@ -82,3 +86,70 @@ def test_fingerprints_round_trip(coordinator: RunningCoordinator) -> None:
     assert stamped.published_us > 0 and stamped.sha256 == fp.sha256
     (got,) = c.get_fingerprints(s)
     assert got == stamped and got.preview and got.rows == 60
+
+
+def test_an_hour_holding_1_of_60_bars_stays_a_gap_and_ensure_range_fetches_the_59(
+    coordinator_factory: Callable[..., RunningCoordinator], questdb_url: str, unique: str
+) -> None:
+    import asyncio
+
+    from seamfill.sdk.backfill.chunk import run_chunk
+    from seamfill.sdk.backfill.fetchers import SyntheticFetcher
+    from seamfill.sdk.backfill.sink import QuestDBSink
+
+    table = f"recon1_{unique}"
+    co = coordinator_factory(
+        datasets={TEST_DATASET: test_dataset_spec(table)},
+        storage={"default": {"http": questdb_url}},
+    )
+    c = co.client()
+    s = Series(co.dataset, "BTC")
+    hour = TimeRange(HOUR, 2 * HOUR)
+    dataset = next(d for d in c.list_datasets() if d.name == co.dataset)
+
+    async def write_one_bar_then_backfill() -> int:
+        async with QuestDBSink(questdb_url, visibility_timeout_s=20) as sink:
+            one = await SyntheticFetcher().fetch(s, TimeRange(HOUR, HOUR + 60_000_000), dataset)
+            await sink.wait_visible(dataset, "BTC", hour, await sink.write(dataset, "BTC", one))
+            res = c.reconcile(s, TimeRange(0, 3 * HOUR))
+            assert res.rows == 1 and hour not in res.covered
+            assert c.get_coverage(s, hour).gaps == (hour,)
+            c.ensure_range(s, hour)
+            lease = c.acquire("w").leases[0]
+            assert lease.chunk.range == hour
+            rows = await run_chunk(SyntheticFetcher(), sink, s, hour, dataset)
+            c.complete("w", lease.lease_id, lease.token, rows)
+            return int((await sink.exec(f'SELECT count() FROM "{table}"'))["dataset"][0][0])
+
+    try:
+        assert asyncio.run(write_one_bar_then_backfill()) == 60  # the 59 missing arrived
+        assert c.get_coverage(s, hour).covered == (hour,)
+    finally:
+        _exec(questdb_url, f'DROP TABLE IF EXISTS "{table}"')
+
+
+def test_a_query_storage_refuses_is_failed_precondition_not_unavailable(
+    coordinator_factory: Callable[..., RunningCoordinator], questdb_url: str, unique: str
+) -> None:
+    import grpc
+
+    from seamfill.v1 import admin_pb2, admin_pb2_grpc, common_pb2
+
+    table = f"recon400_{unique}"
+    # A table of the dataset's name without a 'symbol' column: QuestDB answers the query 400.
+    _exec(questdb_url, f'CREATE TABLE "{table}" (ts TIMESTAMP, x DOUBLE) TIMESTAMP(ts)')
+    try:
+        co = coordinator_factory(
+            datasets={TEST_DATASET: test_dataset_spec(table)},
+            storage={"default": {"http": questdb_url}},
+        )
+        request = admin_pb2.ReconcileRequest(
+            series=common_pb2.Series(dataset=co.dataset, symbol="BTC"),
+            range=common_pb2.TimeRange(start_us=0, end_us=HOUR),
+        )
+        with grpc.insecure_channel(co.address) as channel, pytest.raises(grpc.RpcError) as e:
+            admin_pb2_grpc.AdminStub(channel).Reconcile(request, timeout=30)
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # not UNAVAILABLE: no retry
+        assert "400" in (e.value.details() or "")
+    finally:
+        _exec(questdb_url, f'DROP TABLE IF EXISTS "{table}"')

@@ -245,3 +245,32 @@ async def test_an_unreachable_questdb_is_a_retryable_storage_error() -> None:
         assert is_retryable(info.value)
     finally:
         await nowhere.aclose()
+
+
+async def test_a_trades_page_repeating_a_row_completes_with_the_deduplicated_count(
+    questdb_url: str, table: str
+) -> None:
+    class Repeating:
+        async def fetch(self, series: Series, range: TimeRange, dataset: Dataset) -> pd.DataFrame:
+            return pd.DataFrame(
+                {
+                    "ts": pd.to_datetime([T0, T0, T0 + 1_000_000], unit="us"),
+                    "trade_id": ["7", "7", "8"],  # the upstream's page repeats trade 7
+                    "price": [1.0, 1.0, 3.0],
+                    "amount": [0.1, 0.1, 0.3],
+                    "side": ["buy", "buy", "sell"],
+                }
+            )
+
+    ds = _ds(table, kind="trades", interval_us=1_000_000)
+    series, rng = Series(ds.name, "BTC"), TimeRange(T0, T0 + 10_000_000)
+    # A short visibility wait: counting 3 where 2 can ever be visible would fail in 3 s.
+    sink = QuestDBSink(questdb_url, visibility_timeout_s=3)
+    try:
+        rows = await run_chunk(Repeating(), sink, series, rng, ds)
+        body = await sink.exec(f'SELECT trade_id FROM "{table}" ORDER BY trade_id')
+        direct = await sink.write(ds, "ETH", (await Repeating().fetch(series, rng, ds)))
+    finally:
+        await sink.aclose()
+    assert rows == 2 and body["dataset"] == [["7"], ["8"]]
+    assert direct == 2  # the sink itself counts distinct keys, whoever calls it

@@ -28,6 +28,7 @@ H = 3_600_000_000
     [
         (["coverage", "no-slash"], "DATASET/SYMBOL"),
         (["coverage", "d/s", "--start", "2024-13-45"], "ISO-8601"),
+        (["backfill", "d/s", "--start", "01/02/2024", "--end", "2024-03-01"], "YYYYMMDD"),
         (["backfill", "d/s", "--start", "2024-01-02", "--end", "2024-01-01"], "not after"),
         (["backfill", "d/s", "--start", "2024-01-01"], "--end"),
         (["backfill", "d/s", "--start", "1", "--end", "2", "--priority", "urgent"], "urgent"),
@@ -47,6 +48,7 @@ def test_times_are_iso_or_epoch_microseconds() -> None:
     assert TIME.convert("1704067200000000", None, None) == 1_704_067_200_000_000
     assert TIME.convert("2024-01-01", None, None) == 1_704_067_200_000_000
     assert TIME.convert("2024-01-01T01:00:00Z", None, None) == 1_704_067_200_000_000 + H
+    assert TIME.convert("20240101", None, None) == 1_704_067_200_000_000  # a date
 
 
 def test_timeline_shows_a_small_gap_in_a_long_range() -> None:
@@ -114,3 +116,39 @@ def test_views_render_without_error() -> None:
     out = console.export_text()
     assert "25.0% covered" in out and "1 gaps" in out
     assert "40%" in out and "4/10" in out and "1,234.5" in out and "bulk" in out
+
+
+def test_a_token_is_not_sent_in_plaintext_to_a_remote_host() -> None:
+    result = CliRunner().invoke(
+        admin, ["--coordinator", "10.1.2.3:50051", "--token", "secret", "jobs"]
+    )
+    assert result.exit_code != 0
+    assert "plaintext" in str(result.exception or result.output)
+
+
+@pytest.mark.parametrize(
+    ("address", "allow", "refused"),
+    [
+        ("10.1.2.3:50051", False, True),
+        ("coordinator.example:50051", False, True),
+        ("grpcs://coordinator.example:50051", False, False),
+        ("127.0.0.1:50051", False, False),
+        ("[::1]:50051", False, False),
+        ("localhost:50051", False, False),
+        ("10.1.2.3:50051", True, False),
+    ],
+)
+def test_bearer_tokens_go_over_tls_or_to_loopback_unless_opted_in(
+    address: str, allow: bool, refused: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    from seamfill.core.errors import ConfigError
+    from seamfill.sdk.client._types import check_token_transport, parse_address
+
+    target, secure = parse_address(address)
+    if refused:
+        with pytest.raises(ConfigError, match="plaintext"):
+            check_token_transport(target, secure, "secret", allow)
+        return
+    check_token_transport(target, secure, "secret", allow)
+    warned = any("seamless.token.plaintext" in r.getMessage() for r in caplog.records)
+    assert warned is allow

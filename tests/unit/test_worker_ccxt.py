@@ -184,3 +184,49 @@ async def test_unknown_exchange_and_timeframe_are_terminal() -> None:
         assert not info.value.retryable
     finally:
         await fetcher.aclose()
+
+
+class _HoleyExchange:
+    """A ccxt-style exchange (the upstream itself, faked): 1m bars over [start, end) except a
+    hole longer than one page, as exchanges have across maintenance windows."""
+
+    id = "holey"
+
+    def __init__(self, start_ms: int, end_ms: int, hole: tuple[int, int]) -> None:
+        self.timeframes = {"1m": "1m"}
+        self.features: dict[str, Any] = {}
+        self.bars = [
+            [t, 1.0, 2.0, 0.5, 1.5, 10.0]
+            for t in range(start_ms, end_ms, 60_000)
+            if not hole[0] <= t < hole[1]
+        ]
+        self.calls: list[int] = []
+
+    async def fetch_ohlcv(self, symbol: str, timeframe: str, since: int, limit: int) -> list[Any]:
+        self.calls.append(since)  # the page's window only, as exchanges that page by time do
+        return [b for b in self.bars if since <= b[0] < since + limit * 60_000]
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_an_empty_page_inside_the_range_does_not_end_the_chunk() -> None:
+    start_ms, end_ms = T0 // 1000, T0 // 1000 + 600 * 60_000
+    hole = (start_ms + 100 * 60_000, start_ms + 350 * 60_000)  # 250 bars, pages of 100
+    exchange = _HoleyExchange(start_ms, end_ms, hole)
+    fetcher = CcxtFetcher(exchange="holey", page_limit=100)
+    fetcher._exchanges["holey"] = exchange
+    frame = await fetcher.fetch(SERIES, TimeRange(T0, T0 + 600 * MIN), DS)
+    expected = [b[0] * 1000 for b in exchange.bars]
+    assert len(expected) == 350
+    assert frame["ts"].tolist() == expected  # every bar after the hole arrived
+
+
+async def test_a_range_with_no_bars_at_all_is_paged_to_its_end_before_it_is_empty() -> None:
+    start_ms = T0 // 1000
+    exchange = _HoleyExchange(start_ms, start_ms, (0, 0))
+    fetcher = CcxtFetcher(exchange="holey", page_limit=100)
+    fetcher._exchanges["holey"] = exchange
+    frame = await fetcher.fetch(SERIES, TimeRange(T0, T0 + 250 * MIN), DS)
+    assert frame.empty
+    assert exchange.calls == [start_ms + n * 100 * 60_000 for n in range(3)]

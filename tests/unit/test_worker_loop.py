@@ -15,8 +15,15 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from seamfill.core.errors import CoordinatorUnavailable, FetchError, LeaseLost
+from seamfill.core.errors import (
+    CoordinatorUnavailable,
+    FetchError,
+    LeaseLost,
+    StorageUnavailable,
+    UpstreamUnavailable,
+)
 from seamfill.core.types import Chunk, Dataset, Lease, Series, TimeRange
+from seamfill.sdk.backfill.faults import BreakerState
 from seamfill.sdk.backfill.sink import QuestDBSink
 from seamfill.worker.aio import Backoff
 from seamfill.worker.config import WorkerConfig
@@ -143,20 +150,69 @@ async def test_completes_covered_empty_chunks_with_their_tokens() -> None:
     assert leases.of("acquire")[0] == ("acquire", 4)
 
 
-@pytest.mark.parametrize("retryable", [True, False])
-async def test_fetch_errors_are_reported_with_reason_and_class(retryable: bool) -> None:
+async def test_a_terminal_fetch_error_is_failed_with_reason_and_class() -> None:
     leases = ScriptedLeases([[_lease(1)]])
-    w = _worker(
-        leases, Raising(FetchError("upstream said 429 Too Many Requests", retryable=retryable))
-    )
+    w = _worker(leases, Raising(FetchError("upstream said 400 Bad Request", retryable=False)))
     run = asyncio.create_task(w.run())
     await _until(lambda: leases.of("fail"))
     w.stop()
     await asyncio.wait_for(run, 5)
     ((_, lease_id, token, reason, was_retryable),) = leases.of("fail")
-    assert (lease_id, token, was_retryable) == ("c1", 101, retryable)
-    assert reason == "FetchError: upstream said 429 Too Many Requests"
-    assert not leases.of("complete")
+    assert (lease_id, token, was_retryable) == ("c1", 101, False)
+    assert reason == "chunk fault (terminal) FetchError: upstream said 400 Bad Request"
+    assert not leases.of("complete") and not leases.of("release")
+
+
+@pytest.mark.parametrize(
+    ("error", "dependency"),
+    [
+        (FetchError("upstream said 429 Too Many Requests", retryable=True), "upstream:script"),
+        (UpstreamUnavailable("upstream answered 503"), "upstream:script"),
+        (ConnectionRefusedError("refused"), "upstream:script"),
+        (StorageUnavailable("QuestDB at http://127.0.0.1:1 cannot be reached"), "storage"),
+    ],
+)
+async def test_an_outage_releases_the_chunk_without_penalty_and_opens_the_breaker(
+    error: Exception, dependency: str
+) -> None:
+    leases = ScriptedLeases([[_lease(1)]])
+    w = _worker(leases, Raising(error))
+    run = asyncio.create_task(w.run())
+    await _until(lambda: leases.of("release"))
+    assert (
+        w.breakers.state(dependency, asyncio.get_running_loop().time()) is not BreakerState.CLOSED
+    )
+    w.stop()
+    await asyncio.wait_for(run, 5)
+    assert leases.of("release") == [("release", "c1", 101)]
+    assert not leases.of("fail") and not leases.of("complete")
+
+
+async def test_an_open_breaker_holds_acquiring_until_a_probe_succeeds() -> None:
+    leases = ScriptedLeases([[_lease(1)]])
+
+    class DownOnce:
+        calls = 0
+
+        async def fetch(self, series: Series, range: TimeRange, dataset: Dataset) -> pd.DataFrame:
+            DownOnce.calls += 1
+            if DownOnce.calls == 1:
+                raise UpstreamUnavailable("upstream answered 503")
+            return await Empty().fetch(series, range, dataset)
+
+    w = _worker(leases, DownOnce(), concurrency=4)
+    w.breakers.base_s = 0.2
+    run = asyncio.create_task(w.run())
+    await _until(lambda: leases.of("release"))
+    released_at = len(leases.calls)
+    leases.grants.append([_lease(2)])
+    await _until(lambda: leases.of("complete"))
+    w.stop()
+    await asyncio.wait_for(run, 5)
+    after = [c for c in leases.calls[released_at:] if c[0] == "acquire"]
+    # While open nothing is asked for; the half-open probe asks for one lease only.
+    assert after[0] == ("acquire", 1)
+    assert w.breakers.state("upstream:script", 0) is BreakerState.CLOSED
 
 
 async def test_a_bug_in_a_fetcher_is_terminal_and_named() -> None:

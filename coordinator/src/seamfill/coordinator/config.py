@@ -20,7 +20,8 @@ from typing import Any
 
 import yaml
 
-from seamfill.core.errors import ConfigError
+from seamfill.core._sql import check_table
+from seamfill.core.errors import ConfigError, InvalidArgument
 from seamfill.core.types import Dataset
 
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*(us|ms|s|m|h|d)\s*$")
@@ -369,8 +370,10 @@ def _dataset(name: Any, spec: Any, storage: Mapping[str, StorageConfig]) -> Data
                 f"{key}.{required} is missing: every dataset needs table, source and interval"
             )
     table, source = spec["table"], spec["source"]
-    if not isinstance(table, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,126}$", table):
-        raise ConfigError(f"{key}.table: {table!r} must be a plain table name (letters, digits, _)")
+    try:
+        check_table(table, f"{key}.table")
+    except InvalidArgument as e:
+        raise ConfigError(e.message) from None
     if not isinstance(source, str) or not _SOURCE_RE.match(source):
         raise ConfigError(
             f"{key}.source: {source!r} must be a source name like synthetic or ccxt:binance"

@@ -38,6 +38,7 @@ STATUS: dict[type[errors.SeamfillError], grpc.StatusCode] = {
     errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     errors.CoordinatorUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.StorageError: grpc.StatusCode.UNAVAILABLE,
+    errors.StorageRejected: grpc.StatusCode.FAILED_PRECONDITION,
     errors.SchemaMismatch: grpc.StatusCode.FAILED_PRECONDITION,
     errors.SeamlessSLAExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
 }

@@ -122,8 +122,12 @@ class AsyncSeamlessProvider:
     ) -> Coverage:
         """What storage covers of the range (default: the epoch until now)."""
         series = self.series(node_id)
-        start_us = to_us(start, "start") if start is not None else 0
-        end_us = to_us(end, "end") if end is not None else time.time_ns() // 1_000
+        start_us = to_us(start, "start", unit=self.settings.time_unit) if start is not None else 0
+        end_us = (
+            to_us(end, "end", unit=self.settings.time_unit)
+            if end is not None
+            else time.time_ns() // 1_000
+        )
         rng = TimeRange(start_us, max(start_us, end_us)).validate()
         st = ReadState.begin(series, rng, self.settings, strategy=Strategy.FAIL_FAST)
         await self._plan(st, interval)
@@ -134,7 +138,12 @@ class AsyncSeamlessProvider:
     ) -> Coverage:
         """Ask for the range to be filled; with ``wait``, wait within the backfill deadline."""
         series = self.series(node_id)
-        st = ReadState.begin(series, to_range(start, end), self.settings, self.settings.strategy)
+        st = ReadState.begin(
+            series,
+            to_range(start, end, unit=self.settings.time_unit),
+            self.settings,
+            self.settings.strategy,
+        )
         await self._plan(st, interval)
         if st.gaps and not st.degraded and await self._backfill(st, wait=wait):
             await self._plan(st, interval)
@@ -153,7 +162,12 @@ class AsyncSeamlessProvider:
     ) -> SeamlessResult:
         """One read with its metadata: the core of :meth:`fetch`."""
         series = self.series(node_id)
-        st = ReadState.begin(series, to_range(start, end), self.settings, self.settings.strategy)
+        st = ReadState.begin(
+            series,
+            to_range(start, end, unit=self.settings.time_unit),
+            self.settings,
+            self.settings.strategy,
+        )
         total = st.budget.remaining("total", time.monotonic())
         deadline = asyncio.timeout(total)
         attributes = {

@@ -123,6 +123,12 @@ class SeamlessSettings:
     """A ``fetch`` of a range that may hold more bars fails early: read it with ``iter_batches``."""
     max_fetch_bytes: int = 2 * 1024 * 1024 * 1024
     """The same budget in frame bytes (48 per bar)."""
+    allow_plaintext_token: bool = False
+    """Send ``coordinator_token`` without TLS to a coordinator that is not on this machine
+    (refused otherwise; a warning is logged when allowed)."""
+    time_unit: str = "us"
+    """Unit of integer times passed to reads (``s``, ``ms``, ``us`` or ``ns``): integers are
+    never read by their size. Other forms: see :mod:`seamfill.core.timeconv`."""
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -139,6 +145,12 @@ class SeamlessSettings:
             raise ConfigError(
                 f"questdb_url = {self.questdb_url!r} is not an http(s)://host:port address: "
                 "give QuestDB's HTTP endpoint, e.g. http://127.0.0.1:9000"
+            )
+        from seamfill.core.timeconv import UNITS
+
+        if self.time_unit not in UNITS:
+            raise ConfigError(
+                f"time_unit = {self.time_unit!r} is not a unit: use one of {', '.join(UNITS)}"
             )
         if self.cache_bytes < 0 or self.settle_ms < 0 or self.pgwire_max_rows < 0:
             raise ConfigError("cache_bytes, settle_ms and pgwire_max_rows must be >= 0")

@@ -13,6 +13,7 @@ from seamfill.core.errors import ConfigError
 from seamfill.core.logs import configure
 from seamfill.sdk.backfill.fetchers import Fetcher
 from seamfill.sdk.backfill.sink import QuestDBSink
+from seamfill.sdk.client._types import check_token_transport, parse_address
 from seamfill.worker.config import WorkerConfig
 from seamfill.worker.leases import CoordinatorClient
 from seamfill.worker.loop import Worker
@@ -118,6 +119,12 @@ def _plugins(specs: tuple[str, ...]) -> dict[str, Callable[..., Fetcher]]:
     metavar="NAME=module:attr",
     help="Add a fetcher without packaging it (repeatable).",
 )
+@click.option(
+    "--allow-plaintext-token",
+    is_flag=True,
+    envvar="SEAMFILL_ALLOW_PLAINTEXT_TOKEN",
+    help="Send the token without TLS to a non-loopback coordinator (logs a warning).",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def run(
     coordinator: str,
@@ -131,6 +138,7 @@ def run(
     token: str,
     acquire_wait_ms: int,
     fetcher_specs: tuple[str, ...],
+    allow_plaintext_token: bool,
     log_level: str,
 ) -> None:
     """Run a worker until SIGTERM; then drain within the grace period and exit 0."""
@@ -145,7 +153,11 @@ def run(
             grace_seconds=grace_seconds,
             token=token,
             acquire_wait_ms=acquire_wait_ms,
+            allow_plaintext_token=allow_plaintext_token,
         )
+        if not config.allow_plaintext_token:  # refuse before starting, not from inside the loop
+            target, secure = parse_address(config.coordinator)
+            check_token_transport(target, secure, config.token, False)
     except ConfigError as e:
         raise click.UsageError(e.message) from e
     extra = _plugins(fetcher_specs)
@@ -167,7 +179,11 @@ def _serve_metrics(port: int | None, host: str = "127.0.0.1") -> int | None:
 async def _main(
     config: WorkerConfig, extra: dict[str, Callable[..., Fetcher]], metrics_port: int | None
 ) -> None:
-    client = CoordinatorClient(config.coordinator, token=config.token or None)
+    client = CoordinatorClient(
+        config.coordinator,
+        token=config.token or None,
+        allow_plaintext_token=config.allow_plaintext_token,
+    )
     leases = client.lease_session()
     sink = QuestDBSink(config.questdb_url, visibility_timeout_s=config.visibility_timeout_s)
     w = Worker(config, leases, sink, fetchers=extra)

@@ -44,6 +44,8 @@ class WorkerConfig:
     """After SIGTERM, how long chunks that are already writing may take to finish."""
     token: str = ""
     """Bearer token of the worker role (empty when the coordinator is open)."""
+    allow_plaintext_token: bool = False
+    """Send ``token`` without TLS to a coordinator not on this machine (refused otherwise)."""
     acquire_wait_ms: int = 30_000
     """Long-poll time of one Acquire when nothing is ready (new work wakes it at once, so an
     idle worker costs a couple of calls a minute)."""
@@ -51,6 +53,9 @@ class WorkerConfig:
     """How long a written chunk may take to become visible before it fails retryable."""
     reconnect_max_s: float = 10.0
     """Ceiling of the exponential backoff while the coordinator is away."""
+    breaker_max_s: float = 5.0
+    """Longest a dependency's circuit breaker stays open before it lets a probe chunk through
+    (it opens for 0.5 s first, then twice as long after each failed probe)."""
 
     def __post_init__(self) -> None:
         if not self.coordinator or ":" not in self.coordinator:

@@ -30,11 +30,13 @@ from seamfill.core.errors import (
 )
 from seamfill.core.logs import log_event
 from seamfill.core.types import Lease
-from seamfill.sdk.backfill.chunk import ChunkProgress, is_retryable, run_chunk
+from seamfill.sdk.backfill.chunk import ChunkProgress, run_chunk
+from seamfill.sdk.backfill.faults import STORAGE, Fault, classify, fail_reason, upstream
 from seamfill.sdk.backfill.fetchers import Fetcher, source_name
 from seamfill.sdk.backfill.sink import QuestDBSink
 from seamfill.worker import metrics
 from seamfill.worker.aio import Backoff, first
+from seamfill.worker.breakers import Breakers
 from seamfill.worker.config import WorkerConfig
 from seamfill.worker.heartbeat import heartbeat_loop
 from seamfill.worker.leases import Directive, LeaseService
@@ -82,6 +84,7 @@ class Worker:
         self.held: dict[str, Held] = {}
         self.ttl_ms = 30_000
         self.fetchers = Fetchers(leases, config.worker_id, fetchers, config.reconnect_max_s)
+        self.breakers = Breakers(config.worker_id, max_s=config.breaker_max_s)
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
 
@@ -126,9 +129,23 @@ class Worker:
             if free <= 0:
                 await first(self._slot_freed.wait(), self._stopping.wait())
                 continue
+            gate = self.breakers.gate(
+                self.config.sources,
+                free,
+                (h.lease.dataset.source for h in self.held.values()),
+                time.monotonic(),
+            )
+            if gate.limit <= 0:  # a dependency is away: take no work that needs it
+                await first(
+                    asyncio.sleep(gate.wait_s), self._slot_freed.wait(), self._stopping.wait()
+                )
+                continue
             call = asyncio.create_task(
                 self.leases.acquire(
-                    self.config.worker_id, self.config.sources, free, self.config.acquire_wait_ms
+                    self.config.worker_id,
+                    gate.sources or self.config.sources,
+                    gate.limit,
+                    self.config.acquire_wait_ms,
                 )
             )
             await first(call, self._stopping.wait())
@@ -249,10 +266,28 @@ class Worker:
             raise
         except Exception as e:
             self._observe(held)
-            await self._fail(held, e)
+            await self._failed(held, e)
             return
         self._observe(held)
+        self.breakers.success(upstream(ds.source))
+        if rows:
+            self.breakers.success(STORAGE)
         await self._complete(held, rows)
+
+    async def _failed(self, held: Held, error: BaseException) -> None:
+        """Whose fault: the environment's pauses the dependency and gives the chunk back with
+        no attempt spent; the chunk's own is reported with Fail."""
+        fault = classify(error)
+        source = upstream(held.lease.dataset.source)
+        if fault is not Fault.UPSTREAM and held.progress.stage != "fetching":
+            self.breakers.success(source)
+        if not fault.environment:
+            await self._fail(held, error, fault)
+            return
+        text = f"{type(error).__name__}: {getattr(error, 'message', None) or error}"
+        dependency = STORAGE if fault is Fault.STORAGE else source
+        self.breakers.failure(dependency, time.monotonic(), text)
+        await self._defer(held, dependency, text)
 
     def _observe(self, held: Held) -> None:
         ds, p = held.lease.dataset, held.progress
@@ -307,11 +342,37 @@ class Worker:
             visible_s=round(held.progress.visible_s, 3),
         )
 
-    async def _fail(self, held: Held, error: BaseException) -> None:
+    async def _defer(self, held: Held, dependency: str, reason: str) -> None:
+        """Give the chunk back (Release: requeued, no attempt spent) while ``dependency`` is
+        away."""
         lease = held.lease
-        retryable = is_retryable(error)
-        message = getattr(error, "message", None) or str(error) or "no detail"
-        reason = f"{type(error).__name__}: {message}"
+        try:
+            await self._retrying(
+                held,
+                lambda: self.leases.release(self.config.worker_id, lease.lease_id, lease.token),
+            )
+        except (FailedPrecondition, NotFound) as e:
+            self._lost(held, e.message)
+            return
+        except SeamfillError:
+            pass  # the coordinator is away too: the lease runs out, no attempt is spent on it
+        metrics.CHUNKS.labels(lease.dataset.name, "deferred").inc()
+        log_event(
+            log,
+            "seamless.backfill.deferred",
+            logging.WARNING,
+            lease=lease.lease_id,
+            token=lease.token,
+            worker=self.config.worker_id,
+            series=str(lease.chunk.series),
+            dependency=dependency,
+            reason=reason,
+        )
+
+    async def _fail(self, held: Held, error: BaseException, fault: Fault) -> None:
+        lease = held.lease
+        retryable = fault is Fault.CHUNK
+        reason = fail_reason(error, fault)
         metrics.CHUNKS.labels(lease.dataset.name, "failed").inc()
         try:
             result = await self._retrying(

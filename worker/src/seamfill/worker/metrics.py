@@ -11,7 +11,7 @@ ROWS_WRITTEN = Counter(
 )
 CHUNKS = Counter(
     "seamfill_worker_chunks_total",
-    "Chunks finished by this worker, by outcome (completed, empty, failed, released, lost)",
+    "Chunks this worker finished, by outcome (completed, empty, failed, deferred, released, lost)",
     ["dataset", "outcome"],
 )
 LEASES_HELD = Gauge("seamfill_worker_leases_in_flight", "Leases this worker holds", [])
@@ -31,4 +31,14 @@ RATE_LIMIT_WAITS = Counter(
     "seamfill_worker_rate_limit_waits_total",
     "Times a fetch waited for the fleet-wide rate limit of its source",
     ["source"],
+)
+BREAKER_OPEN = Gauge(
+    "seamfill_worker_breaker_open",
+    "1 while this worker's circuit breaker for a dependency (storage, upstream:SOURCE) is open",
+    ["dependency"],
+)
+BREAKER_TRANSITIONS = Counter(
+    "seamfill_worker_breaker_transitions",
+    "Times a dependency's circuit breaker opened or closed again",
+    ["dependency", "state"],
 )

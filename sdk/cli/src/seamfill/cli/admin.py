@@ -48,20 +48,21 @@ class SeriesParam(click.ParamType[Series]):
 
 
 class TimeParam(click.ParamType[int]):
-    """An ISO-8601 time (``2024-01-31``, ``2024-01-31T12:00:00Z``) or integer epoch microseconds."""
+    """A time in any form :mod:`seamfill.core.timeconv` accepts; bare integers are epoch µs."""
 
     name = "time"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        from seamfill.core.timeconv import to_us
+
         if isinstance(value, int):
             return value
         text = str(value).strip()
-        if text.lstrip("-").isdigit():
-            return int(text)
-        from seamfill.core.timeconv import to_us
-
+        name = param.name if param and param.name else "time"
         try:
-            return to_us(text, param.name if param and param.name else "time")
+            if text.lstrip("-").isdigit() and len(text.lstrip("-")) != 8:
+                return to_us(int(text), name, unit="us")
+            return to_us(text, name)
         except SeamfillError as e:
             self.fail(e.message, param, ctx)
 
@@ -79,6 +80,7 @@ class Settings:
     coordinator: str
     token: str | None
     timeout: float
+    allow_plaintext_token: bool = False
 
 
 def _range(start: int | None, end: int | None, *, default_days: int | None = None) -> TimeRange:
@@ -111,7 +113,12 @@ class _LazyClient:
             from seamfill.sdk.client._coordinator import SyncCoordinatorClient
 
             s = self._settings
-            self._client = SyncCoordinatorClient(s.coordinator, token=s.token, timeout=s.timeout)
+            self._client = SyncCoordinatorClient(
+                s.coordinator,
+                token=s.token,
+                timeout=s.timeout,
+                allow_plaintext_token=s.allow_plaintext_token,
+            )
         return getattr(self._client, name)
 
     def close(self) -> None:
@@ -215,6 +222,12 @@ FORMATS = (
     help="Bearer token with the admin role (env SEAMFILL_TOKEN).",
 )
 @click.option(
+    "--allow-plaintext-token",
+    is_flag=True,
+    envvar="SEAMFILL_ALLOW_PLAINTEXT_TOKEN",
+    help="Send --token without TLS to a non-loopback coordinator (a warning is logged).",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(0.1, 600),
     default=10.0,
@@ -222,9 +235,15 @@ FORMATS = (
     help="Seconds to wait for each call.",
 )
 @click.pass_context
-def admin(ctx: click.Context, coordinator: str, token: str | None, timeout: float) -> None:
+def admin(
+    ctx: click.Context,
+    coordinator: str,
+    token: str | None,
+    allow_plaintext_token: bool,
+    timeout: float,
+) -> None:
     """Inspect and steer the fleet: coverage, jobs, leases, workers, dead letters."""
-    ctx.obj = Settings(coordinator, token or None, timeout)
+    ctx.obj = Settings(coordinator, token or None, timeout, allow_plaintext_token)
 
 
 @admin.command("coverage")

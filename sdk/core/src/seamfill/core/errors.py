@@ -99,6 +99,16 @@ class StorageSaturated(StorageError):
     """QuestDB kept turning reads away for load (429/503, refused) until the deadline."""
 
 
+class StorageUnavailable(StorageError):
+    """QuestDB cannot be reached or answered 5xx: an outage, not the request's fault; retry."""
+
+
+class StorageRejected(StorageError):
+    """QuestDB answered the query with a 4xx (it is malformed or names what does not exist)."""
+
+    grpc_code = "FAILED_PRECONDITION"
+
+
 class SchemaMismatch(StorageError):
     """The existing table's schema does not match what the dataset writes (terminal)."""
 
@@ -113,6 +123,14 @@ class FetchError(SeamfillError):
     def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class UpstreamUnavailable(FetchError):
+    """The upstream cannot be reached, answered 5xx or rate-limits us: its state, not the
+    chunk's; always retryable."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
 
 
 class MissingData(SeamfillError):

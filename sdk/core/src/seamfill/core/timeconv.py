@@ -1,31 +1,41 @@
 """Times at the edge: everything a user may pass becomes int64 microseconds, once.
 
-Accepted: ``datetime`` (naive means UTC), ``pandas.Timestamp``, ``numpy.datetime64``, ISO-8601
-strings, and epoch integers. An integer's unit is read from its size, because strategy code
-written for other history providers passes seconds, milliseconds or nanoseconds:
+The one time parser of the CLI, the SDK and the settings. Accepted (:data:`ACCEPTED` says it in
+error messages):
 
-=====================  ============  =========================
-``abs(value)`` below   unit          covers
-=====================  ============  =========================
-``1e11``               seconds       up to year 5138
-``1e14``               milliseconds  1973 .. 5138
-``1e17``               microseconds  1973 .. 5138
-otherwise              nanoseconds
-=====================  ============  =========================
+- ``datetime`` (naive means UTC), ``date``, ``pandas.Timestamp``, ``numpy.datetime64``;
+- ISO-8601 text, tz-aware or not (``2024-01-31``, ``2024-01-31T12:00:00Z``,
+  ``2024-01-31 12:00:00.5+02:00``; no offset means UTC);
+- ``YYYYMMDD`` text as a date (``20240131``);
+- integers of any type (``int``, ``numpy.int32``/``int64``/``uint64``, pandas' scalars) with an
+  explicit ``unit`` of ``s``, ``ms``, ``us`` or ``ns``. A unit is never guessed from a number's
+  size: milliseconds before 1973 look like seconds, so the guess loses data quietly.
 
-Pass ``unit=`` to say it outright. Intervals accept seconds (int), ``timedelta``, pandas
-offsets and strings like ``"1m"``, ``"5min"``, ``"1h"``, ``"1d"``.
+Anything else — ``01/02/2024`` (January or February?), ``yesterday``, floats — is refused with
+the accepted forms named. Intervals accept seconds (int), ``timedelta``, pandas offsets and
+strings like ``"1m"``, ``"5min"``, ``"1h"``, ``"1d"``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import numbers
 import re
 from typing import Any
 
 from seamfill.core.errors import InvalidArgument, InvalidRange
 from seamfill.core.types import TimeRange
 
+__all__ = ["ACCEPTED", "UNITS", "interval_to_us", "to_range", "to_us", "us_to_iso"]
+
+ACCEPTED = (
+    "an ISO-8601 time like 2024-01-31 or 2024-01-31T12:00:00Z (an offset like +02:00 is "
+    "honoured), a YYYYMMDD date like 20240131, a datetime/pandas Timestamp, or an integer "
+    "with its unit (s, ms, us or ns)"
+)
+"""The accepted forms, as error messages name them."""
+
+UNITS = ("s", "ms", "us", "ns")
 _UNIT_US = {"s": 1_000_000, "ms": 1_000, "us": 1}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _INTERVAL_UNITS_US = {
@@ -40,23 +50,30 @@ _INTERVAL_UNITS_US = {
     "w": 7 * 86_400_000_000,
 }
 _INTERVAL_RE = re.compile(r"^\s*(\d+)\s*([a-zA-Z]+)\s*$")
+_ISO_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}"
+    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?"
+    r"(?:Z|z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+_YYYYMMDD_RE = re.compile(r"^\d{8}$")
+_SHOWN = 40  # characters of a bad value quoted back
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
 
 
 def _int_to_us(value: int, unit: str | None, field: str) -> int:
+    if unit is None:
+        raise InvalidArgument(
+            f"{field} = {value} is an integer without a unit: pass unit='s', 'ms', 'us' or "
+            f"'ns' (a unit is never guessed), or give {ACCEPTED}"
+        )
     if unit == "ns":
         return value // 1_000
-    if unit is not None:
-        if unit not in _UNIT_US:
-            raise InvalidArgument(f"unit {unit!r} for {field} is not one of s, ms, us, ns")
-        return value * _UNIT_US[unit]
-    size = abs(value)
-    if size < 10**11:
-        return value * 1_000_000
-    if size < 10**14:
-        return value * 1_000
-    if size < 10**17:
-        return value
-    return value // 1_000
+    if unit not in _UNIT_US:
+        raise InvalidArgument(f"unit {unit!r} for {field} is not one of {', '.join(UNITS)}")
+    return value * _UNIT_US[unit]
 
 
 def _datetime_to_us(value: dt.datetime) -> int:
@@ -67,13 +84,16 @@ def _datetime_to_us(value: dt.datetime) -> int:
 
 
 def to_us(value: Any, field: str = "time", *, unit: str | None = None) -> int:
-    """``value`` as int microseconds since the epoch; ``field`` names it in errors."""
+    """``value`` as int microseconds since the epoch; ``field`` names it in errors.
+
+    ``unit`` is the unit of an integer ``value`` (required for integers, ignored otherwise).
+    """
     if isinstance(value, bool):
-        raise InvalidArgument(f"{field} is a bool ({value}): give a datetime, ISO string or int")
-    if isinstance(value, int):
-        return _int_to_us(value, unit, field)
+        raise InvalidArgument(f"{field} is a bool ({value}): give {ACCEPTED}")
+    if isinstance(value, numbers.Integral):  # int, numpy and pandas integer scalars
+        return _int_to_us(int(value), unit, field)
     # pandas.Timestamp is a datetime subclass with nanoseconds; use its own value to keep them.
-    as_pd = _pandas_timestamp(value)
+    as_pd = _pandas_timestamp(value, field)
     if as_pd is not None:
         return as_pd
     if isinstance(value, dt.datetime):
@@ -81,47 +101,48 @@ def to_us(value: Any, field: str = "time", *, unit: str | None = None) -> int:
     if isinstance(value, dt.date):
         return _datetime_to_us(dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC))
     if isinstance(value, str):
-        return _parse_iso(value, field)
-    if isinstance(value, float):
-        raise InvalidArgument(
-            f"{field} is a float ({value}): give an int (epoch seconds, ms, "
-            "us or ns), a datetime or an ISO string"
-        )
-    raise InvalidArgument(
-        f"{field} has type {type(value).__name__}: give a datetime, pandas "
-        "Timestamp, ISO-8601 string or epoch int"
-    )
+        return _parse_text(value, field)
+    raise InvalidArgument(f"{field} has type {type(value).__name__}: give {ACCEPTED}")
 
 
-def _pandas_timestamp(value: Any) -> int | None:
+def _pandas_timestamp(value: Any, field: str) -> int | None:
     import pandas as pd
 
     if isinstance(value, pd.Timestamp):
         if value is pd.NaT:
-            raise InvalidArgument("time is NaT: give a real time")
+            raise InvalidArgument(f"{field} is NaT: give a real time")
         ts = value if value.tzinfo is not None else value.tz_localize("UTC")
         return int(ts.value) // 1_000
-    type_name = type(value).__name__
-    if type_name == "datetime64":
+    if value is pd.NaT:
+        raise InvalidArgument(f"{field} is NaT: give a real time")
+    if type(value).__name__ == "datetime64":
+        if pd.isna(value):
+            raise InvalidArgument(f"{field} is NaT: give a real time")
         return int(pd.Timestamp(value).value) // 1_000
     return None
 
 
-def _parse_iso(text: str, field: str) -> int:
+def _parse_text(text: str, field: str) -> int:
     import pandas as pd
 
     stripped = text.strip()
-    if stripped.lstrip("-").isdigit():
-        return _int_to_us(int(stripped), None, field)
+    if _YYYYMMDD_RE.match(stripped):
+        try:
+            day = dt.datetime.strptime(stripped, "%Y%m%d").replace(tzinfo=dt.UTC)
+        except ValueError as e:
+            raise InvalidArgument(
+                f"{field} = {_shown(text)} is not a real date ({e}): give {ACCEPTED}"
+            ) from e
+        return _datetime_to_us(day)
+    if not _ISO_RE.match(stripped):
+        raise InvalidArgument(f"{field} = {_shown(text)} is not a time: give {ACCEPTED}")
     try:
         ts = pd.Timestamp(stripped)
     except (ValueError, TypeError) as e:
         raise InvalidArgument(
-            f"{field} = {text!r} is not an ISO-8601 time: write it like '2024-01-31T12:00:00Z'"
+            f"{field} = {_shown(text)} is not a real time ({e}): give {ACCEPTED}"
         ) from e
-    if pd.isna(ts):
-        raise InvalidArgument(f"{field} = {text!r} is not a time")
-    return _pandas_timestamp(ts) or 0
+    return _pandas_timestamp(ts, field) or 0
 
 
 def interval_to_us(value: Any, field: str = "interval") -> int:

@@ -47,7 +47,12 @@ class FleetBackend:
         if addr is None:
             raise InvalidArgument("coordinator_url is not set")
         self.settings = settings
-        self.client = CoordinatorClient(addr.target, token=settings.coordinator_token, tls=addr.tls)
+        self.client = CoordinatorClient(
+            addr.target,
+            token=settings.coordinator_token,
+            tls=addr.tls,
+            allow_plaintext_token=settings.allow_plaintext_token,
+        )
         self.worker_id = f"sdk-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self._datasets: dict[str, Dataset] = {}
         self._sink: Any = None

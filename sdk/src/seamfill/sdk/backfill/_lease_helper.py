@@ -8,6 +8,10 @@ stopped lease is released (the chunk goes back to the queue, or is dropped when 
 a lost one is no longer ours, so it is neither released nor completed. While the coordinator
 cannot be reached the chunk goes on, but once the lease's last known deadline has passed it is
 treated as lost: another worker may hold it by now.
+
+Failures are classified as the fleet's are (:mod:`seamfill.sdk.backfill.faults`): the chunk's
+own fault is reported with Fail; an outage of QuestDB or the upstream gives the chunk back with
+Release (no attempt spent) and opens a breaker that pauses acquiring until it half-opens.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from typing import Any
 from seamfill.core.errors import FailedPrecondition, NotFound, SeamfillError
 from seamfill.core.logs import log_event
 from seamfill.core.types import Dataset, Directive, Lease
-from seamfill.sdk.backfill.chunk import ChunkProgress, is_retryable, run_chunk
+from seamfill.sdk.backfill.chunk import ChunkProgress, run_chunk
+from seamfill.sdk.backfill.faults import Breaker, BreakerState, Fault, classify, fail_reason
 from seamfill.sdk.client._coordinator import CoordinatorClient, Progress
 
 __all__ = ["LeaseHelper"]
@@ -52,11 +57,18 @@ class LeaseHelper:
         self.sink = sink
         self.worker_id = worker_id
         self.ttl_ms = 30_000
+        self.breaker = Breaker()
+        """Open while QuestDB or the upstream is away (one chunk at a time: one breaker)."""
 
     async def run(self, dataset: Dataset, fetch: Any, stop: asyncio.Event) -> None:
         """Acquire and work chunks of ``dataset``'s source until ``stop`` is set, or until an
         operator drains this worker id (then the fleet's workers do the rest)."""
         while not stop.is_set():
+            now = time.monotonic()
+            if self.breaker.state(now) is BreakerState.OPEN:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.breaker.until - now)
+                continue
             got = await self.client.acquire(
                 self.worker_id, [dataset.source], max=1, wait_ms=_ACQUIRE_WAIT_MS
             )
@@ -142,6 +154,7 @@ class LeaseHelper:
 
     async def _complete(self, held: _Held, rows: int) -> None:
         lease = held.lease
+        self._resumed()
         try:
             await self.client.complete(self.worker_id, lease.lease_id, lease.token, rows)
         except (FailedPrecondition, NotFound) as e:
@@ -163,10 +176,15 @@ class LeaseHelper:
 
     async def _fail(self, held: _Held, error: BaseException) -> None:
         lease = held.lease
-        reason = f"{type(error).__name__}: {error}"
+        fault = classify(error)
+        if fault.environment:
+            self._pause(error, fault)
+            await self._stopped(held)
+            return
+        reason = fail_reason(error, fault)
         try:
             await self.client.fail(
-                self.worker_id, lease.lease_id, lease.token, reason, is_retryable(error)
+                self.worker_id, lease.lease_id, lease.token, reason, fault is Fault.CHUNK
             )
         except (FailedPrecondition, NotFound) as e:
             self._lost(held, e.message)
@@ -175,6 +193,22 @@ class LeaseHelper:
             self._failed(held, f"{reason} (and Fail was not recorded: {e.message})")
             return
         self._failed(held, reason)
+
+    def _pause(self, error: BaseException, fault: Fault) -> None:
+        if self.breaker.failure(time.monotonic()):
+            log_event(
+                logger,
+                "seamless.breaker.opened",
+                logging.WARNING,
+                worker=self.worker_id,
+                dependency=fault.value,
+                for_s=self.breaker.open_s,
+                error=f"{type(error).__name__}: {error}",
+            )
+
+    def _resumed(self) -> None:
+        if self.breaker.success():
+            log_event(logger, "seamless.breaker.closed", worker=self.worker_id)
 
     async def _stopped(self, held: _Held) -> None:
         """The chunk's task was cancelled: give the lease back unless it is no longer ours."""
@@ -191,7 +225,7 @@ class LeaseHelper:
             token=lease.token,
             worker=self.worker_id,
             stage=held.progress.stage,
-            why=held.stop.name.lower() if held.stop else "the provider's wait ended",
+            why=_why(held),
             reason=held.stop_reason,
         )
 
@@ -215,6 +249,14 @@ class LeaseHelper:
             worker=self.worker_id,
             reason=reason,
         )
+
+
+def _why(held: _Held) -> str:
+    if held.stop:
+        return held.stop.name.lower()
+    if held.task is not None and held.task.done() and not held.task.cancelled():
+        return "a dependency is away"
+    return "the provider's wait ended"
 
 
 def _stop(held: _Held, directive: Directive, reason: str) -> None:

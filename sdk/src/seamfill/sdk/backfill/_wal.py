@@ -16,15 +16,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from seamfill.core._sql import quote_literal
 from seamfill.core.errors import StorageError
 
 __all__ = ["WalWatcher"]
 
 Exec = Callable[[str], Awaitable[dict[str, Any]]]
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 @dataclass
@@ -59,7 +56,7 @@ class WalWatcher:
     async def _poll(self, table: str, state: _Table) -> None:
         sql = (
             "SELECT writerTxn, sequencerTxn, suspended, errorMessage FROM wal_tables() "
-            f"WHERE name = {_literal(table)}"
+            f"WHERE name = {quote_literal(table)}"
         )
         while state.new or state.waiting:
             asking, state.new = state.new, []

@@ -32,8 +32,9 @@ def is_legacy(fetcher: Any) -> bool:
 
 
 class LegacyFetcherAdapter:
-    """Runs a ``fetch(start, end, *, node_id, interval)`` fetcher (epoch seconds) as a
-    seamfill fetcher: times converted, rows clipped to the range, ``ts`` as datetime64."""
+    """Runs a ``fetch(start, end, *, node_id, interval)`` fetcher (epoch seconds, in and out:
+    integer ``ts`` it returns are seconds) as a seamfill fetcher: times converted, rows
+    clipped to the range, ``ts`` as datetime64."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -47,7 +48,7 @@ class LegacyFetcherAdapter:
         )
         if inspect.isawaitable(result):
             result = await result
-        frame = coerce_bars(result, series.symbol)
+        frame = coerce_bars(result, series.symbol, unit="s")
         ts = frame["ts"].astype("int64")
         frame = frame[(ts >= range.start_us) & (ts < range.end_us)]
         return frame.drop(columns=["symbol"]).reset_index(drop=True)

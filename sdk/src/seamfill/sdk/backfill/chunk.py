@@ -1,8 +1,11 @@
 """One chunk of backfill: fetch → validate → write → wait until visible.
 
 Shared by the worker fleet and the SDK's inline backfill, so both write exactly the same rows the
-same way. Errors come out classified: :class:`FetchError` says by ``retryable`` whether asking
-again may help, :class:`SchemaMismatch` is terminal, other :class:`StorageError` is retryable.
+same way. Errors come out classified (:func:`~seamfill.sdk.backfill.faults.classify` says whose
+fault it is):
+:class:`UpstreamUnavailable` and :class:`StorageUnavailable` are the environment's,
+:class:`FetchError` with ``retryable=False`` and :class:`SchemaMismatch` are the chunk's and
+terminal, other :class:`StorageError` (rows not visible in time) is the chunk's and retryable.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from seamfill.core import tracing
-from seamfill.core.errors import FetchError, SeamfillError
+from seamfill.core.errors import FetchError, SeamfillError, UpstreamUnavailable
 from seamfill.core.types import Dataset, Series, TimeRange
+from seamfill.sdk.backfill.faults import Fault, classify
 from seamfill.sdk.backfill.fetchers import COLUMNS, Fetcher
-from seamfill.sdk.backfill.sink import QuestDBSink
+from seamfill.sdk.backfill.sink import SCHEMAS, QuestDBSink
 
 __all__ = ["ChunkProgress", "is_retryable", "run_chunk", "validate_frame"]
 
@@ -50,12 +54,10 @@ class ChunkProgress:
 
 
 def is_retryable(error: BaseException) -> bool:
-    """Whether a failed chunk is worth another attempt (what Fail's ``retryable`` carries)."""
-    if isinstance(error, FetchError):
-        return error.retryable
-    if isinstance(error, SeamfillError):
-        return error.grpc_code == "UNAVAILABLE"
-    return isinstance(error, _TRANSIENT)
+    """Whether a failed chunk is worth another attempt (see
+    :func:`~seamfill.sdk.backfill.faults.classify` for whose fault it is, which decides whether
+    the attempt is spent)."""
+    return classify(error) is not Fault.CHUNK_TERMINAL
 
 
 def _bad(series: Series, range: TimeRange, problem: str) -> FetchError:
@@ -108,7 +110,9 @@ def validate_frame(
 ) -> pd.DataFrame:
     """Check a fetcher's frame against the contract; the frame the sink writes.
 
-    Every row must lie in ``range``; bars must sit on the dataset's grid, once each. Numbers
+    Every row must lie in ``range``; bars must sit on the dataset's grid, once each; other kinds
+    keep one row per dedup key (e.g. trades: ``ts`` + ``trade_id``; an upstream page that repeats
+    a row is not an error, the table would keep one anyway). Numbers
     become float64, ``ts`` becomes ``datetime64[us]``. Violations are terminal
     :class:`FetchError` naming the problem.
     """
@@ -128,6 +132,14 @@ def validate_frame(
         order = np.argsort(ts, kind="stable")
         rows, ts = frame.iloc[order], ts[order]
     _check_times(ts, series, range, dataset)
+    if dataset.kind != "bars":  # bars were checked once per time above; others by their keys
+        keys = [k for k in SCHEMAS[dataset.kind][1] if k not in ("ts", "symbol")]
+        repeated = pd.DataFrame({"ts": ts, **{k: rows[k].to_numpy() for k in keys}}).duplicated(
+            keep="last"
+        )
+        if repeated.any():
+            kept = ~repeated.to_numpy()
+            rows, ts = rows.iloc[kept], ts[kept]
     out = {"ts": ts.astype("datetime64[us]")}
     for name in columns[1:]:
         col = rows[name]
@@ -181,8 +193,8 @@ async def run_chunk(
     except SeamfillError:
         raise
     except _TRANSIENT as e:
-        raise FetchError(
-            f"fetching {series} failed ({type(e).__name__}: {e}); will retry", retryable=True
+        raise UpstreamUnavailable(
+            f"fetching {series} failed ({type(e).__name__}: {e}); will retry"
         ) from e
     except Exception as e:
         raise FetchError(

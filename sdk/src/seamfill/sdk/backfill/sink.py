@@ -11,8 +11,9 @@ with ``DEDUP UPSERT KEYS`` so a retried or zombie write leaves no duplicates:
 Symbols are data. ILP/HTTP carries any text in a SYMBOL tag — the client escapes commas, spaces,
 ``=``, backslashes and newlines — so ``symbol`` stays a SYMBOL (indexable, cheap to filter); the
 round-trip of every such character, newline included, is covered by the integration tests. The
-one SQL this module writes with a symbol in it quotes the literal (``'`` doubled; QuestDB gives
-backslashes no meaning in literals), so a symbol can never change the statement.
+one SQL this module writes with a symbol in it quotes the literal with :mod:`seamfill.core._sql`
+(``'`` doubled; QuestDB gives backslashes no meaning in literals), so a symbol can never change
+the statement.
 
 The ``questdb`` client (the SDK's ``ilp`` extra) is imported only when a sink first writes, so
 the SDK installs and reads without it.
@@ -32,11 +33,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from seamfill.core.errors import ConfigError, SchemaMismatch, StorageError
+from seamfill.core._sql import check_table, quote_literal
+from seamfill.core.errors import (
+    ConfigError,
+    InvalidArgument,
+    SchemaMismatch,
+    StorageError,
+    StorageRejected,
+    StorageUnavailable,
+)
 from seamfill.core.types import Dataset, TimeRange
 from seamfill.sdk.backfill._wal import WalWatcher
 
-__all__ = ["SCHEMAS", "QuestDBSink", "create_table_sql", "quote_literal"]
+__all__ = ["SCHEMAS", "QuestDBSink", "create_table_sql", "dedup", "quote_literal"]
 
 SCHEMAS: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
     "bars": (
@@ -65,13 +74,30 @@ SCHEMAS: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
 }
 """Per dataset kind: the ``(column, type)`` list and the dedup upsert keys."""
 
-_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,126}$")
 _HOUR_US = 3_600_000_000
 
 
-def quote_literal(text: str) -> str:
-    """``text`` as a QuestDB SQL string literal (single quotes doubled)."""
-    return "'" + text.replace("'", "''") + "'"
+def dedup(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """``frame`` with one row per dedup key of its dataset kind (the last one wins, as QuestDB's
+    UPSERT keeps the last): what a table holds once the frame is written, so what the visible
+    count is checked against. The series' ``symbol`` is one per frame, so it is left out."""
+    keys = [k for k in SCHEMAS[kind][1] if k != "symbol" and k in frame.columns]
+    if len(frame) < 2 or not keys:
+        return frame
+    repeated = frame.duplicated(subset=keys, keep="last")
+    if not repeated.any():
+        return frame
+    return frame.loc[~repeated].reset_index(drop=True)
+
+
+def _unreachable(error: Any) -> bool:
+    """Whether an ILP error says QuestDB is away (socket, 5xx), not that it refused the rows."""
+    code = getattr(getattr(error, "code", None), "name", "")
+    if code in ("SocketError", "CouldNotResolveAddr", "ProtocolVersionError", "ConnectTimeout"):
+        return True
+    return code in ("ServerFlushError", "ServerInternalError") and bool(
+        re.search(r"\b5\d\d\b|[Cc]onnection|timed out", str(error))
+    )
 
 
 def _schema(dataset: Dataset) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
@@ -84,12 +110,10 @@ def _schema(dataset: Dataset) -> tuple[tuple[tuple[str, str], ...], tuple[str, .
 
 
 def _table(dataset: Dataset) -> str:
-    if not _TABLE_NAME.match(dataset.table):
-        raise ConfigError(
-            f"dataset {dataset.name!r} has table {dataset.table!r}: a table name "
-            "is a letter or '_' followed by letters, digits or '_'"
-        )
-    return dataset.table
+    try:
+        return check_table(dataset.table, f"dataset {dataset.name!r} table")
+    except InvalidArgument as e:
+        raise ConfigError(e.message) from None
 
 
 def create_table_sql(dataset: Dataset) -> str:
@@ -130,18 +154,21 @@ class QuestDBSink:
             )
         port = parsed.port or 9000
         self._base = f"{parsed.scheme}://{parsed.hostname}:{port}"
-        auth = ""
-        if parsed.username:
-            auth = f"username={parsed.username};password={parsed.password or ''};"
-        self._ilp_conf = (
-            f"{parsed.scheme}::addr={parsed.hostname}:{port};{auth}auto_flush=off;"
-            f"retry_timeout={int(request_timeout_s * 1000)};"
-        )
+        # Credentials go to the ILP client as keyword arguments, percent-decoded: spliced into
+        # a config string, a ';' in a password would start a new key.
+        user = urllib.parse.unquote(parsed.username) if parsed.username else None
+        password = urllib.parse.unquote(parsed.password or "") if parsed.username else None
+        self._ilp: dict[str, Any] = {
+            "auto_flush": False,
+            "retry_timeout": int(request_timeout_s * 1000),
+        }
+        if user is not None:
+            self._ilp.update(username=user, password=password)
         self._https = parsed.scheme == "https"
         self._host, self._port = parsed.hostname, port
         self._headers: dict[str, str] = {}
-        if parsed.username:
-            token = f"{parsed.username}:{parsed.password or ''}".encode()
+        if user is not None:
+            token = f"{user}:{password}".encode()
             self._headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
         self._conns: list[http.client.HTTPConnection] = []
         self._closed = False
@@ -175,20 +202,21 @@ class QuestDBSink:
                 except (OSError, http.client.HTTPException) as e:
                     conn.close()  # a server-side idle close: reopened by the retry
                     if attempt == 2:
-                        raise StorageError(f"QuestDB at {self._base} cannot be reached: {e}") from e
+                        raise StorageUnavailable(
+                            f"QuestDB at {self._base} cannot be reached: {e}"
+                        ) from e
         finally:
             if self._closed:
                 conn.close()
             else:
                 self._conns.append(conn)
+        error = StorageUnavailable if resp.status >= 500 else StorageRejected
         try:
             body: dict[str, Any] = json.loads(raw)
         except ValueError as e:
-            raise StorageError(f"QuestDB answered {resp.status} with no JSON: {raw[:200]!r}") from e
+            raise error(f"QuestDB answered {resp.status} with no JSON: {raw[:200]!r}") from e
         if resp.status != 200:
-            raise StorageError(
-                f"QuestDB rejected the query ({resp.status}): {body.get('error', '')}"
-            )
+            raise error(f"QuestDB rejected the query ({resp.status}): {body.get('error', '')}")
         return body
 
     async def exec(self, sql: str) -> dict[str, Any]:
@@ -280,22 +308,24 @@ class QuestDBSink:
     def _borrow(self) -> Any:
         if self._idle:
             return self._idle.pop()
-        from questdb import Sender
+        from questdb import Protocol, Sender
 
-        sender = Sender.from_conf(self._ilp_conf)
+        protocol = Protocol.Https if self._https else Protocol.Http
+        sender = Sender(protocol, self._host, self._port, **self._ilp)
         sender.establish()  # type: ignore[no-untyped-call]
         return sender
 
     async def write(self, dataset: Dataset, symbol: str, frame: pd.DataFrame) -> int:
         """Write ``frame`` (the dataset's columns, ``ts`` as datetime64) for ``symbol`` in one
-        ILP/HTTP transaction; the number of rows sent. Visibility is :meth:`wait_visible`'s job."""
+        ILP/HTTP transaction; the number of distinct rows sent (rows repeating a dedup key count
+        once, see :func:`dedup`). Visibility is :meth:`wait_visible`'s job."""
         if frame.empty:
             return 0
         await self.ensure_table(dataset)
         table = _table(dataset)
         columns, _ = _schema(dataset)
         symbols = [name for name, kind in columns if kind == "SYMBOL"]
-        out = frame.copy(deep=False)
+        out = dedup(frame, dataset.kind).copy(deep=False)
         out["symbol"] = pd.Categorical.from_codes(np.zeros(len(out), np.int8), [symbol])
         out = out[[name for name, _ in columns]]
         sender = await asyncio.to_thread(self._open_sender)
@@ -316,7 +346,7 @@ class QuestDBSink:
         try:
             return self._borrow()
         except QuestDBError as e:
-            raise StorageError(
+            raise StorageUnavailable(
                 f"QuestDB ILP endpoint at {self._base} cannot be reached: {e}"
             ) from e
 
@@ -331,7 +361,8 @@ class QuestDBSink:
             text = str(e)
             if "cast error" in text:
                 raise SchemaMismatch(f"QuestDB refused the rows for table {table!r}: {text}") from e
-            raise StorageError(f"ILP write to table {table!r} failed: {text}") from e
+            error = StorageUnavailable if _unreachable(e) else StorageError
+            raise error(f"ILP write to table {table!r} failed: {text}") from e
 
     async def wait_visible(
         self, dataset: Dataset, symbol: str, range: TimeRange, rows: int

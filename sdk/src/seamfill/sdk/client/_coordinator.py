@@ -9,7 +9,8 @@ client raises that class (falling back to :data:`errors.BY_CODE_NAME` by status 
 :class:`CoordinatorUnavailable`: back off and retry.
 
 Addresses: ``host:port``, ``grpc://host:port`` (plaintext), ``grpcs://host:port`` or
-``https://host[:port]`` (TLS). A token is sent as ``authorization: Bearer <token>``.
+``https://host[:port]`` (TLS). A token is sent as ``authorization: Bearer <token>``, over TLS or
+to loopback only, unless ``allow_plaintext_token`` opts in (with a warning).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from seamfill.sdk.client._types import (
     ReconcileResult,
     Stats,
     WorkerInfo,
+    check_token_transport,
     error_from_rpc,
     parse_address,
 )
@@ -86,8 +88,12 @@ class CoordinatorClient(AdminCalls, LeaseCalls):
         timeout_s: float = 10.0,
         timeout: float | None = None,
         root_certificates: bytes | None = None,
+        allow_plaintext_token: bool = False,
     ) -> None:
+        """``allow_plaintext_token``: send ``token`` without TLS to a host that is not this
+        machine (refused otherwise: see :func:`check_token_transport`)."""
         target, secure = parse_address(address, tls)
+        check_token_transport(target, secure, token, allow_plaintext_token)
         self.address = target
         self.timeout_s = timeout if timeout is not None else timeout_s
         options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]

@@ -89,6 +89,44 @@ def parse_address(address: str, tls: bool = False) -> tuple[str, bool]:
     )
 
 
+def check_token_transport(target: str, secure: bool, token: str | None, allow: bool) -> None:
+    """Refuse to send a bearer token in plaintext beyond this machine unless ``allow`` (then
+    warn): anyone on the path could read it and act with its role."""
+    if not token or secure:
+        return
+    host = target.rsplit(":", 1)[0].strip("[]")
+    if _loopback(host):
+        return
+    if not allow:
+        raise errors.ConfigError(
+            f"a bearer token would go in plaintext to {host}: use grpcs:// (TLS), or opt in "
+            "with allow_plaintext_token (--allow-plaintext-token, "
+            "SEAMFILL_ALLOW_PLAINTEXT_TOKEN=true) on a network you trust"
+        )
+    import logging
+
+    from seamfill.core.logs import log_event
+
+    log_event(
+        logging.getLogger("seamfill.sdk.client"),
+        "seamless.token.plaintext",
+        logging.WARNING,
+        host=host,
+        reason="allow_plaintext_token is set: the bearer token is sent without TLS",
+    )
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def error_from_rpc(e: grpc.aio.AioRpcError) -> errors.SeamfillError:
     name = ""
     trailing: Any = e.trailing_metadata() or ()

@@ -8,14 +8,13 @@ categorical.
 
 Symbols are data: they are written into the SQL as string literals with every ``'`` doubled,
 which is QuestDB's only escape inside a literal, and table names are validated and quoted, so no
-symbol can change the query.
+symbol can change the query (both by :mod:`seamfill.core._sql`, shared with the sink).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,30 +25,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from seamfill.core.errors import InvalidArgument, StorageError
+from seamfill.core._sql import quote_literal, quote_table
+from seamfill.core.errors import InvalidArgument, StorageError, StorageRejected, StorageUnavailable
 from seamfill.core.timeconv import us_to_iso
 from seamfill.core.types import TimeRange
 from seamfill.sdk.quality.conformance import BAR_COLUMNS, PRICE_COLUMNS
 
-_TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,126}$")
 TS_DTYPE = "datetime64[us, UTC]"
 
 
-def sql_string(value: str) -> str:
-    """``value`` as a QuestDB SQL string literal."""
-    if "\x00" in value:
-        raise InvalidArgument("a SQL string literal cannot hold a NUL character")
-    return "'" + value.replace("'", "''") + "'"
-
-
-def sql_table(name: str) -> str:
-    """A validated, double-quoted table name."""
-    if not _TABLE_RE.match(name):
-        raise InvalidArgument(
-            f"table name {name!r} is not valid: use letters, digits, '_', '.' "
-            "or '-', starting with a letter or '_'"
-        )
-    return f'"{name}"'
+sql_string = quote_literal
+sql_table = quote_table
 
 
 def bars_query(table: str, symbol: str, rng: TimeRange, columns: Sequence[str] = ()) -> str:
@@ -79,13 +65,12 @@ def with_symbol(frame: pd.DataFrame, symbol: str) -> pd.DataFrame:
     return frame[[c for c in BAR_COLUMNS if c in frame.columns]]
 
 
-def coerce_bars(frame: pd.DataFrame, symbol: str) -> pd.DataFrame:
+def coerce_bars(frame: pd.DataFrame, symbol: str, unit: str = "us") -> pd.DataFrame:
     """A fetcher's frame in the bar schema: ``ts`` as datetime64[us, UTC], floats, the symbol.
 
-    Integer ``ts`` columns are read by size (seconds, ms, us or ns; see ``timeconv``).
+    Integer ``ts`` columns are epoch times in ``unit`` (``s``, ``ms``, ``us`` or ``ns``; the
+    fetcher's contract says which, no unit is guessed from the numbers' size).
     """
-    from seamfill.core.timeconv import to_us
-
     out = frame.copy()
     if "ts" not in out.columns and isinstance(out.index, pd.DatetimeIndex):
         out = out.rename_axis("ts").reset_index()
@@ -96,8 +81,7 @@ def coerce_bars(frame: pd.DataFrame, symbol: str) -> pd.DataFrame:
         ts = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
         out["ts"] = ts.dt.as_unit("us")
     else:
-        us = [to_us(int(v), "ts") for v in ts.tolist()]
-        out["ts"] = pd.to_datetime(pd.Series(us, dtype="int64"), unit="us", utc=True)
+        out["ts"] = pd.to_datetime(ts.astype("int64"), unit=unit, utc=True).dt.as_unit("us")
     for col in PRICE_COLUMNS:
         if col in out.columns:
             out[col] = out[col].astype("float64")
@@ -144,11 +128,10 @@ class StorageReader:
                 return body
         except urllib.error.HTTPError as e:
             detail = e.read().decode("utf-8", "replace")[:500]
-            raise StorageError(
-                f"QuestDB at {self.url} answered {e.code} to {path}: {detail}"
-            ) from e
+            error = StorageUnavailable if e.code >= 500 else StorageRejected
+            raise error(f"QuestDB at {self.url} answered {e.code} to {path}: {detail}") from e
         except (urllib.error.URLError, OSError) as e:
-            raise StorageError(
+            raise StorageUnavailable(
                 f"QuestDB at {self.url} cannot be reached ({e}): check "
                 "storage.questdb_url and that QuestDB is running"
             ) from e
@@ -157,7 +140,7 @@ class StorageReader:
         """Run one statement through ``/exec``; raise :class:`StorageError` on an error answer."""
         answer = json.loads(self._request("exec", {"query": sql}))
         if isinstance(answer, dict) and "error" in answer:
-            raise StorageError(f"QuestDB rejected a query: {answer['error']}")
+            raise StorageRejected(f"QuestDB rejected a query: {answer['error']}")
         return dict(answer)
 
     def read_bars(self, table: str, symbol: str, rng: TimeRange) -> pd.DataFrame:

@@ -3,7 +3,10 @@
 A dataset with source ``ccxt:binance`` is served by ccxt's ``binance`` class. A chunk is fetched
 in pages of the exchange's own limit (ccxt's ``features``; option ``page_limit`` overrides), and
 before every page the fetcher takes a token from the fleet-wide rate limit of its source (the
-coordinator's ``TakeTokens``), because one API key is shared by every worker.
+coordinator's ``TakeTokens``), because one API key is shared by every worker. Paging goes on to
+the end of the chunk's range: an empty page (exchanges return them inside their history, e.g.
+across a maintenance window) moves on by one page's span, so a chunk is covered-empty only when
+every page of its range came back empty.
 
 Errors are classified by what the exchange answered: 429/418, 408, 5xx, timeouts and connection
 failures are retryable; other 4xx (bad symbol, bad request, authentication) are terminal. When
@@ -123,8 +126,9 @@ class CcxtFetcher:
                 await self.rate_limiter(dataset.source, 1)
             rows = await self._page(exchange, series, timeframe, since, limit)
             rows = [r for r in rows if since <= r[0] < end_ms]
-            if not rows:
-                break
+            if not rows:  # nothing in this page's span: the next one may hold rows
+                since += limit * step_ms
+                continue
             pages.append(rows)
             since = int(rows[-1][0]) + step_ms
         flat = [r[:6] for page in pages for r in page]
