@@ -2,8 +2,10 @@
 
 Dataset scripts get the ``_lib.lua`` prelude prepended and the common KEYS/ARGV head (see the
 prelude's header); ``take_tokens`` and ``worker_seen`` run alone. Scripts are sent by SHA
-(EVALSHA, with a load and one retry on NOSCRIPT) over the replica's shared :class:`Pipe`, so a
-call costs a share of one round trip.
+(EVALSHA; on NOSCRIPT, once more as EVAL, which also caches it on that node) through the
+replica's :class:`~.redis_conn.Commands`, routed by the declared keys' slot on a cluster. The
+grant (``acquire``) is durable: it is handed out only once the replicas ``redis_url`` asks for
+hold it (fencing across a failover, see the package README).
 """
 
 from __future__ import annotations
@@ -14,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis import exceptions as rexc
 
 from seamfill.coordinator.keys import Keys
-from seamfill.coordinator.pipe import Pipe
+from seamfill.coordinator.redis_conn import Commands, unavailable
 from seamfill.core import errors
 
 DATASET_SCRIPTS = (
@@ -34,6 +35,8 @@ DATASET_SCRIPTS = (
     "reconcile",
 )
 PLAIN_SCRIPTS = ("take_tokens", "worker_seen")
+# Scripts that grant a fencing token: their write must reach a replica before the reply is used.
+DURABLE_SCRIPTS = frozenset({"acquire"})
 _LUA = Path(__file__).parent / "lua"
 
 
@@ -54,10 +57,15 @@ def translate(e: Exception) -> errors.SeamfillError:
         _, name, message = str(e).split(" ", 2)
         cls = errors.by_name(name) or errors.FailedPrecondition
         return cls(message)
-    if isinstance(e, rexc.ConnectionError | rexc.TimeoutError | OSError):
-        return errors.CoordinatorUnavailable(f"Redis is unreachable ({e}): retry with backoff")
     if isinstance(e, rexc.BusyLoadingError):
         return errors.CoordinatorUnavailable("Redis is loading its data: retry with backoff")
+    if isinstance(e, rexc.ConnectionError | rexc.TimeoutError | OSError):
+        return errors.CoordinatorUnavailable(f"Redis is unreachable ({e}): retry with backoff")
+    if unavailable(e):  # a cluster re-routing or failing over, a master demoted
+        return errors.CoordinatorUnavailable(
+            f"Redis cannot serve this now ({e}): a failover or resharding is under way; "
+            "retry with backoff"
+        )
     return errors.SeamfillError(f"Redis error: {e}")
 
 
@@ -72,10 +80,10 @@ class _Head:
 class Scripts:
     """The coordinator's scripts registered on one Redis client."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, commands: Commands, keys: Keys) -> None:
         self._keys = keys
         self._heads: dict[str, _Head] = {}
-        self.pipe = Pipe(client.connection_pool)
+        self.pipe = commands
         self._text = {name: script_text(name) for name in DATASET_SCRIPTS + PLAIN_SCRIPTS}
         self._sha = {
             name: hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
@@ -118,11 +126,14 @@ class Scripts:
         return head
 
     async def plain(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        run = self.pipe.durable if name in DURABLE_SCRIPTS else self._run
         try:
             try:
-                return await self.pipe.execute("EVALSHA", self._sha[name], len(keys), *keys, *args)
-            except rexc.NoScriptError:  # a fresh or flushed Redis: load it, then once more
-                await self.pipe.execute("SCRIPT", "LOAD", self._text[name])
-                return await self.pipe.execute("EVALSHA", self._sha[name], len(keys), *keys, *args)
+                return await run(keys[0], "EVALSHA", self._sha[name], len(keys), *keys, *args)
+            except rexc.NoScriptError:  # a fresh, flushed or promoted node: send the text
+                return await run(keys[0], "EVAL", self._text[name], len(keys), *keys, *args)
         except (rexc.RedisError, OSError) as e:
             raise translate(e) from e
+
+    async def _run(self, _key: str, *args: Any) -> Any:
+        return await self.pipe.execute(*args)

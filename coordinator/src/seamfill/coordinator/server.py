@@ -49,6 +49,14 @@ _FLUSH_EVERY_S = 1.0
 _STATS_EVERY_S = 5.0
 
 
+def _stop_if_cancelled() -> None:
+    """Raise CancelledError when this task was asked to stop: the Redis client may report a
+    cancellation that lands mid-call as a connection error, which must not keep a loop going."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Coordinator:
     """One replica. ``await start()`` binds and returns the port; ``await stop()`` drains."""
 
@@ -180,6 +188,7 @@ class Coordinator:
                     await self.store.ping()
                 await self._set_serving(True)
             except SeamfillError as e:
+                _stop_if_cancelled()
                 log_event(log, "seamless.coordinator.unavailable", logging.WARNING, error=e.message)
                 await self._set_serving(False)
                 sleep = 1.0
