@@ -225,7 +225,7 @@ class CoordinatorConfig:
         try:
             redis_conn.parse_url(cfg.redis_url)
         except redis_conn.RedisURLError as e:
-            raise ConfigError(f"redis_url: {e}") from None
+            raise ConfigError(str(e)) from None
         return cfg
 
 

@@ -61,10 +61,16 @@ def translate(e: Exception) -> errors.SeamfillError:
         return errors.CoordinatorUnavailable("Redis is loading its data: retry with backoff")
     if isinstance(e, rexc.ConnectionError | rexc.TimeoutError | OSError):
         return errors.CoordinatorUnavailable(f"Redis is unreachable ({e}): retry with backoff")
+    if isinstance(e, rexc.MovedError | rexc.AskError):
+        # A cluster client follows these itself: seen here, redis_url names one cluster node.
+        return errors.CoordinatorUnavailable(
+            f"Redis answered MOVED/ASK ({e}): the key is on another node of a Redis Cluster; "
+            "retry, and point redis_url at the cluster with redis+cluster://HOST:PORT,..."
+        )
     if unavailable(e):  # a cluster re-routing or failing over, a master demoted
         return errors.CoordinatorUnavailable(
-            f"Redis cannot serve this now ({e}): a failover or resharding is under way; "
-            "retry with backoff"
+            f"Redis cannot serve this now ({type(e).__name__}: {e}): a failover or resharding "
+            "is under way; retry with backoff"
         )
     return errors.SeamfillError(f"Redis error: {e}")
 

@@ -198,8 +198,10 @@ class Coordinator:
         """Batch the per-worker row counters into Redis once a second."""
         while True:
             await asyncio.sleep(_FLUSH_EVERY_S)
-            with contextlib.suppress(SeamfillError):
+            try:
                 await self.runtime.workers.flush()
+            except SeamfillError:
+                _stop_if_cancelled()
 
     async def _gauges(self) -> None:
         """Refresh the shared-state gauges from Redis (every replica reports the fleet's)."""
