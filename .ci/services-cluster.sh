@@ -31,7 +31,7 @@ start_node() {  # port, extra args...
   up "$port" && return
   mkdir -p "$DIR/$port"
   redis-server --bind 127.0.0.1 --port "$port" --daemonize yes --dir "$DIR/$port" \
-    --save "" --appendonly no --logfile "$DIR/$port/redis.log" --pidfile "$DIR/$port/redis.pid" \
+    --save "" --appendonly no --repl-diskless-sync-delay 0 --logfile "$DIR/$port/redis.log" --pidfile "$DIR/$port/redis.pid" \
     "$@" >/dev/null
   wait_up "$port"
 }
@@ -45,7 +45,7 @@ start_cluster() {
     local port=$((BASE + i))
     ports+=("127.0.0.1:$port")
     start_node "$port" --cluster-enabled yes --cluster-config-file "$DIR/$port/nodes.conf" \
-      --cluster-node-timeout "$NODE_TIMEOUT_MS" --cluster-replica-validity-factor 0 \
+      --cluster-node-timeout "$NODE_TIMEOUT_MS" \
       --cluster-require-full-coverage no --cluster-allow-reads-when-down no
   done
   local known

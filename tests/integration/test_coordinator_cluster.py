@@ -217,15 +217,23 @@ def _promoted(url: str, shard: Shard) -> Callable[[], bool]:
 
 
 def _lose_writes(shard: Shard, url: str, writes: Callable[[], Any]) -> Any:
-    """Run ``writes`` while ``shard``'s replica is frozen, then kill -9 the master and let the
-    replica (which never saw them) take over. Returns what ``writes`` returned."""
+    """Run ``writes`` on ``shard``'s master while its replica is cut off (frozen, its link
+    dropped by the master, so nothing more reaches it), then kill -9 the master and let the
+    replica take over without them; the dead node is restarted (as an orchestrator would) and
+    rejoins as the new master's replica. Returns what ``writes`` returned."""
+    import redis
+
     kill(shard.replica_pid, signal.SIGSTOP)
     try:
+        master = redis.Redis(port=shard.primary, socket_timeout=2)
+        master.execute_command("CLIENT", "KILL", "TYPE", "replica")
+        master.close()
         out = writes()
     finally:
         kill(shard.primary_pid, signal.SIGKILL)
         kill(shard.replica_pid, signal.SIGCONT)
     wait_until(_promoted(url, shard), 30, f"replica :{shard.replica} to be promoted")
+    restore_services()
     return out
 
 

@@ -253,26 +253,44 @@ class Commands:
             return list(await p.execute())
 
     async def durable(self, key: str, *args: Any) -> Any:
-        """Run write ``args`` (routed by ``key``) and return its reply only once
-        ``grant_replicas`` replicas hold it (``WAIT`` on the same connection)."""
+        """Run write ``args`` (routed by ``key``) and return its reply only once the replicas
+        ``grant_replicas`` asks for hold it (``WAIT`` on the same connection). A master with
+        fewer replicas in sync cannot grant: a replica promoted without the write would issue
+        the same token again."""
         need, wait_ms = self.target.grant_replicas, self.target.grant_wait_ms
         if need <= 0:
             return await self.client.execute_command(*args)
-        async with self.client.pipeline(transaction=False) as p:
-            p.execute_command(*args)
-            if self.cluster:
-                node = self.client.get_node_from_key(key)
-                p.execute_command("WAIT", need, wait_ms, target_nodes=node)
-            else:
+        if self.cluster:
+            reply, acked = await self._on_primary(key, args, ("WAIT", need, wait_ms))
+        else:
+            async with self.client.pipeline(transaction=False) as p:
+                p.execute_command(*args)
                 p.execute_command("WAIT", need, wait_ms)
-            reply, acked = await p.execute()
+                reply, acked = await p.execute()
         if int(acked) < need:
             raise GrantNotReplicated(
-                f"{acked} of {need} replica(s) acknowledged a grant within {wait_ms} ms "
-                "(a replica is down or lagging): retry; with no replicas at all, set "
-                "grant_replicas=0 in redis_url"
+                f"{acked} of {need} replica(s) acknowledged a grant within {wait_ms} ms: the "
+                "master's replica is down, lagging or resyncing (grants resume when it is "
+                "back); retry. With no replicas at all, set grant_replicas=0 in redis_url"
             )
         return reply
+
+    async def _on_primary(self, key: str, *commands: tuple[Any, ...]) -> list[Any]:
+        """``commands`` on one connection to the primary of ``key``'s slot, not redirected:
+        a WAIT must run where the write ran. A redirect or a broken link refreshes the slot
+        map and fails the call (the caller retries)."""
+        node = self.client.get_node_from_key(key)
+        conn = node.acquire_connection()
+        try:
+            await conn.send_packed_command(conn.pack_commands(commands))
+            return [await conn.read_response() for _ in commands]
+        except BaseException as e:
+            await conn.disconnect()  # replies may be left unread: never reuse it
+            if isinstance(e, rexc.MovedError | rexc.AskError | rexc.ConnectionError | OSError):
+                await self.client.nodes_manager.initialize()
+            raise
+        finally:
+            node.release(conn)
 
     async def close(self) -> None:
         await self.client.aclose()
