@@ -5,7 +5,7 @@ UV ?= uv
 PY := $(UV) run --frozen --python python3
 PROTO_OUT := sdk/core/src
 
-.PHONY: install proto proto-check services services-stop demo test test-unit test-model lint fmt bench clean
+.PHONY: install proto proto-check services services-stop services-cluster services-cluster-stop demo test test-unit test-model lint fmt bench clean
 
 install:
 	@command -v $(UV) >/dev/null || python3 -m pip install -q uv
@@ -26,6 +26,13 @@ services:
 
 services-stop:
 	@bash .ci/services.sh stop
+
+# A Redis Cluster (3 masters + 3 replicas) and a Sentinel group on loopback, for the cluster tests.
+services-cluster:
+	@bash .ci/services-cluster.sh start
+
+services-cluster-stop:
+	@bash .ci/services-cluster.sh stop
 
 demo: install services
 	$(PY) seamfill demo $(DEMO_ARGS)

@@ -4,6 +4,10 @@ Integration and e2e tests talk to a real Redis and a real QuestDB (``make servic
 Each test gets its own key prefix and table names, so ``pytest -n auto`` is safe. When a server
 cannot be reached the test is skipped locally, but fails under CI (``CI=true``), where
 ``.ci/run`` starts them and a missing server is a broken run.
+
+``SEAMFILL_TEST_REDIS=cluster`` runs the tests that take ``redis_url`` against the Redis Cluster
+of ``make services-cluster`` instead of the single Redis; the ``cluster_url`` and
+``sentinel_url`` fixtures always name the cluster and the Sentinel group.
 """
 
 from __future__ import annotations
@@ -19,6 +23,14 @@ import pytest
 pytest_plugins = ["tests.coordinator_fixtures"]
 
 REDIS_URL = os.environ.get("SEAMFILL_REDIS_URL", "redis://127.0.0.1:6379/0")
+CLUSTER_URL = os.environ.get(
+    "SEAMFILL_CLUSTER_URL", "redis+cluster://127.0.0.1:7100,127.0.0.1:7101,127.0.0.1:7102"
+)
+SENTINEL_URL = os.environ.get(
+    "SEAMFILL_SENTINEL_URL",
+    "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380,127.0.0.1:26381/seamfill",
+)
+REDIS_BACKEND = os.environ.get("SEAMFILL_TEST_REDIS", "single")
 QUESTDB_URL = os.environ.get("SEAMFILL_QUESTDB_URL", "http://127.0.0.1:9000")
 QUESTDB_DSN = os.environ.get("SEAMFILL_QUESTDB_DSN", "postgresql://admin:quest@127.0.0.1:8812/qdb")
 # A second QuestDB with the server's stock connection limits (2 concurrent /exp exports on a
@@ -38,17 +50,40 @@ def _reachable(url: str, default_port: int) -> bool:
         return False
 
 
-def _need(url: str, port: int, what: str) -> None:
+def _need(url: str, port: int, what: str, make: str = "make services") -> None:
     if _reachable(url, port):
         return
-    msg = f"{what} is not reachable at {url}: run `make services` (or set the SEAMFILL_* address)"
+    msg = f"{what} is not reachable at {url}: run `{make}` (or set the SEAMFILL_* address)"
     if os.environ.get("CI"):
         pytest.fail(msg)
     pytest.skip(msg)
 
 
+def _first_node(url: str) -> str:
+    """``redis://`` + the first HOST:PORT of a cluster or Sentinel URL (to probe it)."""
+    rest = url.split("://", 1)[1].split("/", 1)[0]
+    return "redis://" + rest.rpartition("@")[2].split(",")[0]
+
+
+@pytest.fixture
+def cluster_url() -> str:
+    _need(_first_node(CLUSTER_URL), 7100, "The Redis Cluster", "make services-cluster")
+    return CLUSTER_URL
+
+
+@pytest.fixture
+def sentinel_url() -> str:
+    _need(_first_node(SENTINEL_URL), 26379, "Redis Sentinel", "make services-cluster")
+    return SENTINEL_URL
+
+
 @pytest.fixture
 def redis_url() -> str:
+    if REDIS_BACKEND == "cluster":
+        _need(_first_node(CLUSTER_URL), 7100, "The Redis Cluster", "make services-cluster")
+        return CLUSTER_URL
+    if REDIS_BACKEND != "single":
+        pytest.fail(f"SEAMFILL_TEST_REDIS={REDIS_BACKEND!r}: use single or cluster")
     _need(REDIS_URL, 6379, "Redis")
     return REDIS_URL
 
@@ -84,17 +119,6 @@ def key_prefix(unique: str, redis_url: str) -> Iterator[str]:
     """A Redis key prefix owned by this test; its keys are deleted afterwards."""
     prefix = f"sftest:{unique}:"
     yield prefix
-    import redis
+    from tests.redis_backends import delete_prefix
 
-    r = redis.Redis.from_url(redis_url)
-    try:
-        batch = []
-        for k in r.scan_iter(match=prefix + "*", count=1000):
-            batch.append(k)
-            if len(batch) >= 500:
-                r.delete(*batch)
-                batch.clear()
-        if batch:
-            r.delete(*batch)
-    finally:
-        r.close()
+    delete_prefix(redis_url, prefix)

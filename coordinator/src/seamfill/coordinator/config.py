@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from seamfill.coordinator import redis_conn
 from seamfill.core._sql import check_table
 from seamfill.core.errors import ConfigError, InvalidArgument
 from seamfill.core.types import Dataset
@@ -222,10 +223,10 @@ class CoordinatorConfig:
             storage=storage,
             datasets=datasets,
         )
-        if not cfg.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError(
-                f"redis_url: {cfg.redis_url!r} is not a Redis URL: write redis://HOST:PORT/DB"
-            )
+        try:
+            redis_conn.parse_url(cfg.redis_url)
+        except redis_conn.RedisURLError as e:
+            raise ConfigError(str(e)) from None
         return cfg
 
 

@@ -9,6 +9,13 @@ The hub also remembers which datasets were found empty since the subscription ha
 Acquire on a replica that knows nothing changed does not ask Redis again. The memory is dropped
 whenever the subscription drops (a message may have been missed) — it is an optimisation of this
 replica, never state others depend on.
+
+On a Redis Cluster the channels are classic (not sharded) pub/sub: a PUBLISH on any node, also one
+made by a script, reaches subscribers on every node over the cluster bus, so the hub subscribes on
+one primary and moves to the next when that one fails. (Sharded pub/sub would need one channel per
+dataset and one subscription per shard; with three channels and messages of a few bytes the
+broadcast costs the bus little, see ``make bench``.) With Sentinel the subscription follows the
+current master like every other connection.
 """
 
 from __future__ import annotations
@@ -17,9 +24,11 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
+from redis.asyncio.cluster import RedisCluster
 
 from seamfill.coordinator.keys import Keys
 
@@ -56,8 +65,9 @@ class Hub:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                async with asyncio.timeout(5):
+                    await self._task
             self._task = None
 
     def known_empty(self, dataset: str) -> bool:
@@ -159,8 +169,16 @@ class Hub:
 
     async def _run(self) -> None:
         delay = 0.1
+        attempt = 0
         while True:
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub = await self._pubsub(attempt)
+            except (rexc.RedisError, OSError) as e:
+                log.warning("notification channel: no node to subscribe on: %s", e)
+                attempt += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
             try:
                 await pubsub.subscribe(
                     self._keys.wake_channel,
@@ -171,10 +189,16 @@ class Hub:
                 self.connected.set()
                 delay = 0.1
                 while True:
-                    msg = await pubsub.get_message(timeout=None)
+                    # Bounded reads: a cluster node's pub/sub read blocked without a timeout
+                    # can hold on to a cancellation (the replica would not stop).
+                    msg = await pubsub.get_message(timeout=1.0)
                     if msg is not None and msg["type"] == "message":
                         self._dispatch(str(msg["channel"]), str(msg["data"]))
             except (rexc.RedisError, OSError) as e:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from e  # a cancellation reported as an error
+                attempt += 1
                 if self.connected.is_set():
                     log.warning("notification channel lost: %s", e)
             finally:
@@ -182,6 +206,20 @@ class Hub:
                 # Something may have been missed: every waiter looks again.
                 self._wake_all()
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    async def _pubsub(self, attempt: int) -> Any:
+        """A pub/sub connection: on a cluster on one primary, the next one after a failure
+        (with the slot map read again, as that primary may be gone)."""
+        client = self._client
+        if not isinstance(client, RedisCluster):
+            return client.pubsub(ignore_subscribe_messages=True)
+        if attempt:
+            await client.nodes_manager.initialize()
+        else:
+            await client.initialize()
+        primaries = sorted(client.get_primaries(), key=lambda n: n.name)
+        node = primaries[attempt % len(primaries)]
+        return client.pubsub(node=node, ignore_subscribe_messages=True)

@@ -2,8 +2,10 @@
 
 Dataset scripts get the ``_lib.lua`` prelude prepended and the common KEYS/ARGV head (see the
 prelude's header); ``take_tokens`` and ``worker_seen`` run alone. Scripts are sent by SHA
-(EVALSHA, with a load and one retry on NOSCRIPT) over the replica's shared :class:`Pipe`, so a
-call costs a share of one round trip.
+(EVALSHA; on NOSCRIPT, once more as EVAL, which also caches it on that node) through the
+replica's :class:`~.redis_conn.Commands`, routed by the declared keys' slot on a cluster. The
+grant (``acquire``) is durable: it is handed out only once the replicas ``redis_url`` asks for
+hold it (fencing across a failover, see the package README).
 """
 
 from __future__ import annotations
@@ -14,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis import exceptions as rexc
 
 from seamfill.coordinator.keys import Keys
-from seamfill.coordinator.pipe import Pipe
+from seamfill.coordinator.redis_conn import Commands, unavailable
 from seamfill.core import errors
 
 DATASET_SCRIPTS = (
@@ -34,6 +35,8 @@ DATASET_SCRIPTS = (
     "reconcile",
 )
 PLAIN_SCRIPTS = ("take_tokens", "worker_seen")
+# Scripts that grant a fencing token: their write must reach a replica before the reply is used.
+DURABLE_SCRIPTS = frozenset({"acquire"})
 _LUA = Path(__file__).parent / "lua"
 
 
@@ -54,10 +57,21 @@ def translate(e: Exception) -> errors.SeamfillError:
         _, name, message = str(e).split(" ", 2)
         cls = errors.by_name(name) or errors.FailedPrecondition
         return cls(message)
-    if isinstance(e, rexc.ConnectionError | rexc.TimeoutError | OSError):
-        return errors.CoordinatorUnavailable(f"Redis is unreachable ({e}): retry with backoff")
     if isinstance(e, rexc.BusyLoadingError):
         return errors.CoordinatorUnavailable("Redis is loading its data: retry with backoff")
+    if isinstance(e, rexc.ConnectionError | rexc.TimeoutError | OSError):
+        return errors.CoordinatorUnavailable(f"Redis is unreachable ({e}): retry with backoff")
+    if isinstance(e, rexc.MovedError | rexc.AskError):
+        # A cluster client follows these itself: seen here, redis_url names one cluster node.
+        return errors.CoordinatorUnavailable(
+            f"Redis answered MOVED/ASK ({e}): the key is on another node of a Redis Cluster; "
+            "retry, and point redis_url at the cluster with redis+cluster://HOST:PORT,..."
+        )
+    if unavailable(e):  # a cluster re-routing or failing over, a master demoted
+        return errors.CoordinatorUnavailable(
+            f"Redis cannot serve this now ({type(e).__name__}: {e}): a failover or resharding "
+            "is under way; retry with backoff"
+        )
     return errors.SeamfillError(f"Redis error: {e}")
 
 
@@ -73,12 +87,12 @@ class Scripts:
     """The coordinator's scripts registered on one Redis client."""
 
     def __init__(
-        self, client: aioredis.Redis, keys: Keys, caps: Mapping[str, int] | None = None
+        self, commands: Commands, keys: Keys, caps: Mapping[str, int] | None = None
     ) -> None:
         self._keys = keys
         self._caps = dict(caps or {})
         self._heads: dict[str, _Head] = {}
-        self.pipe = Pipe(client.connection_pool)
+        self.pipe = commands
         self._text = {name: script_text(name) for name in DATASET_SCRIPTS + PLAIN_SCRIPTS}
         self._sha = {
             name: hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
@@ -121,11 +135,14 @@ class Scripts:
         return head
 
     async def plain(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        run = self.pipe.durable if name in DURABLE_SCRIPTS else self._run
         try:
             try:
-                return await self.pipe.execute("EVALSHA", self._sha[name], len(keys), *keys, *args)
-            except rexc.NoScriptError:  # a fresh or flushed Redis: load it, then once more
-                await self.pipe.execute("SCRIPT", "LOAD", self._text[name])
-                return await self.pipe.execute("EVALSHA", self._sha[name], len(keys), *keys, *args)
+                return await run(keys[0], "EVALSHA", self._sha[name], len(keys), *keys, *args)
+            except rexc.NoScriptError:  # a fresh, flushed or promoted node: send the text
+                return await run(keys[0], "EVAL", self._text[name], len(keys), *keys, *args)
         except (rexc.RedisError, OSError) as e:
             raise translate(e) from e
+
+    async def _run(self, _key: str, *args: Any) -> Any:
+        return await self.pipe.execute(*args)

@@ -50,6 +50,14 @@ _FLUSH_EVERY_S = 1.0
 _STATS_EVERY_S = 5.0
 
 
+def _stop_if_cancelled() -> None:
+    """Raise CancelledError when this task was asked to stop: the Redis client may report a
+    cancellation that lands mid-call as a connection error, which must not keep a loop going."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Coordinator:
     """One replica. ``await start()`` binds and returns the port; ``await stop()`` drains."""
 
@@ -196,6 +204,7 @@ class Coordinator:
                     await self.store.ping()
                 await self._set_serving(True)
             except SeamfillError as e:
+                _stop_if_cancelled()
                 log_event(log, "seamless.coordinator.unavailable", logging.WARNING, error=e.message)
                 await self._set_serving(False)
                 sleep = 1.0
@@ -205,8 +214,10 @@ class Coordinator:
         """Batch the per-worker row counters into Redis once a second."""
         while True:
             await asyncio.sleep(_FLUSH_EVERY_S)
-            with contextlib.suppress(SeamfillError):
+            try:
                 await self.runtime.workers.flush()
+            except SeamfillError:
+                _stop_if_cancelled()
 
     async def _gauges(self) -> None:
         """Refresh the shared-state gauges from Redis (every replica reports the fleet's)."""

@@ -1,9 +1,9 @@
 """State in Redis: coverage, jobs and chunks. Every transition is one Lua script (``lua/``).
 
-Coverage reads are single commands sent together over the replica's shared connection (the
-scripts' :class:`~.pipe.Pipe`, one round trip); reads that need several commands to agree use
-MULTI/EXEC pipelines. Nothing is cached in the process, so any number of replicas can share one
-Redis. Lease transitions live in :mod:`.leasing`.
+Coverage reads are single commands sent together in one pipeline (one round trip; on a cluster
+the node of the dataset's slot); reads that need several commands to agree use MULTI/EXEC
+pipelines (same slot, so a cluster runs them too). Nothing is cached in the process, so any
+number of replicas can share one Redis. Lease transitions live in :mod:`.leasing`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
 
-from seamfill.coordinator import planner
+from seamfill.coordinator import planner, redis_conn
 from seamfill.coordinator.config import CoordinatorConfig
 from seamfill.coordinator.keys import Keys, split_job_id
 from seamfill.coordinator.scripts import Scripts, translate
@@ -106,23 +106,17 @@ class Store:
     ) -> None:
         self.config = config
         self.keys = Keys(config.key_prefix)
-        # Typed loosely: redis-py types replies as bytes | str, but decode_responses gives str.
-        self.redis: Any = client or aioredis.Redis.from_url(
-            config.redis_url,
-            decode_responses=True,
-            socket_connect_timeout=2,
-            socket_timeout=10,
-            health_check_interval=30,
-        )
+        # One Redis, a Redis Cluster or Redis with Sentinel, by the URL (see redis_conn).
+        self.target = redis_conn.parse_url(config.redis_url)
+        self.redis: Any = client or redis_conn.connect(self.target)
         self.scripts = Scripts(
-            self.redis,
+            redis_conn.Commands(self.redis, self.target),
             self.keys,
             {name: ds.max_concurrency for name, ds in config.datasets.items()},
         )
         self.clock = clock
 
     async def close(self) -> None:
-        await self.scripts.pipe.close()
         await self.redis.aclose()
 
     async def ping(self) -> None:
@@ -228,8 +222,8 @@ class Store:
         return queued, leased
 
     async def _read(self, *commands: tuple[Any, ...]) -> list[Any]:
-        """The replies to ``commands``, sent together over the replica's shared connection (one
-        round trip, each command atomic on its own)."""
+        """The replies to ``commands``, sent together (one round trip, each command atomic on
+        its own)."""
         try:
             return await self.scripts.pipe.execute_many(*commands)
         except (rexc.RedisError, OSError) as e:
