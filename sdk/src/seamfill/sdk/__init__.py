@@ -16,7 +16,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
+    "Artifact": "seamfill.sdk.read.artifacts",
+    "ArtifactRegistry": "seamfill.sdk.read.artifacts",
     "AsyncSeamlessProvider": "seamfill.sdk.provider",
+    "ComputeContext": "seamfill.sdk.context",
     "ConfigError": "seamfill.core.errors",
     "ConformanceError": "seamfill.core.errors",
     "ConformancePipeline": "seamfill.sdk.quality.conformance",
@@ -27,10 +30,12 @@ _EXPORTS: dict[str, str] = {
     "DataFetcher": "seamfill.sdk.compat",
     "Dataset": "seamfill.core.types",
     "EnhancedQuestDBProvider": "seamfill.sdk.compat",
+    "ExecutionDomain": "seamfill.sdk.context",
     "FetchError": "seamfill.core.errors",
     "Fetcher": "seamfill.sdk.backfill.fetchers",
     "Fingerprint": "seamfill.core.types",
     "HistoryProvider": "seamfill.sdk.compat",
+    "HoldMode": "seamfill.sdk.sla",
     "InvalidArgument": "seamfill.core.errors",
     "InvalidRange": "seamfill.core.errors",
     "InvalidSeries": "seamfill.core.errors",
@@ -54,7 +59,10 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "Artifact",
+    "ArtifactRegistry",
     "AsyncSeamlessProvider",
+    "ComputeContext",
     "ConfigError",
     "ConformanceError",
     "ConformancePipeline",
@@ -65,10 +73,12 @@ __all__ = [
     "DataFetcher",
     "Dataset",
     "EnhancedQuestDBProvider",
+    "ExecutionDomain",
     "FetchError",
     "Fetcher",
     "Fingerprint",
     "HistoryProvider",
+    "HoldMode",
     "InvalidArgument",
     "InvalidRange",
     "InvalidSeries",
@@ -122,6 +132,7 @@ if TYPE_CHECKING:
     from seamfill.core.types import Coverage, Dataset, Fingerprint, Series, TimeRange
     from seamfill.sdk._sync import SeamlessProvider
     from seamfill.sdk.backfill.fetchers import Fetcher, SyntheticFetcher
+    from seamfill.sdk.context import ComputeContext, ExecutionDomain
     from seamfill.sdk.compat import (
         DataAvailabilityStrategy,
         DataFetcher,
@@ -131,7 +142,8 @@ if TYPE_CHECKING:
     )
     from seamfill.sdk.provider import AsyncSeamlessProvider
     from seamfill.sdk.quality.conformance import ConformancePipeline, ConformanceReport, Severity
+    from seamfill.sdk.read.artifacts import Artifact, ArtifactRegistry
     from seamfill.sdk.read.live import LiveFetcher
     from seamfill.sdk.result import SeamlessMeta, SeamlessResult
     from seamfill.sdk.settings import SeamlessSettings, Strategy
-    from seamfill.sdk.sla import OnBreach, SLAPolicy
+    from seamfill.sdk.sla import HoldMode, OnBreach, SLAPolicy

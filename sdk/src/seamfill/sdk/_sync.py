@@ -37,13 +37,21 @@ class SeamlessProvider:
         self.settings = self.aio.settings
         self._portal = Portal("provider")
 
-    def read(self, start: Any, end: Any, *, node_id: str, interval: Any = None) -> SeamlessResult:
+    def read(
+        self, start: Any, end: Any, *, node_id: str, interval: Any = None, context: Any = None
+    ) -> SeamlessResult:
         """See :meth:`AsyncSeamlessProvider.read`."""
-        return self._portal.call(self.aio.read, start, end, node_id=node_id, interval=interval)
+        return self._portal.call(
+            self.aio.read, start, end, node_id=node_id, interval=interval, context=context
+        )
 
-    def fetch(self, start: Any, end: Any, *, node_id: str, interval: Any = None) -> pd.DataFrame:
+    def fetch(
+        self, start: Any, end: Any, *, node_id: str, interval: Any = None, context: Any = None
+    ) -> pd.DataFrame:
         """See :meth:`AsyncSeamlessProvider.fetch`."""
-        return self._portal.call(self.aio.fetch, start, end, node_id=node_id, interval=interval)
+        return self._portal.call(
+            self.aio.fetch, start, end, node_id=node_id, interval=interval, context=context
+        )
 
     def coverage(
         self, start: Any = None, end: Any = None, *, node_id: str, interval: Any = None

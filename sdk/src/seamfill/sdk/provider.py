@@ -29,15 +29,18 @@ from seamfill.core.timeconv import to_range, to_us
 from seamfill.core.tracing import span, tracer
 from seamfill.core.types import Coverage, Dataset, Series, TimeRange
 from seamfill.sdk.backfill.inline import InlineBackfill
+from seamfill.sdk.context import ComputeContext
 from seamfill.sdk.metrics import (
     BACKFILL_WAIT_MS,
-    CACHE_HITS,
     READS,
     SLA_DEADLINE_SECONDS,
     SLA_DOWNGRADES,
     SLA_EXCEEDED,
 )
+from seamfill.sdk.read import holds
+from seamfill.sdk.read._context import cache_key, serve_artifact, with_context
 from seamfill.sdk.read._steps import ReadState, finish, local_dataset, read_live, resolve_series
+from seamfill.sdk.read.asof import read_as_of
 from seamfill.sdk.read.cache import ReadCache
 from seamfill.sdk.read.storage import StorageReader
 from seamfill.sdk.result import SeamlessResult
@@ -68,7 +71,8 @@ class AsyncSeamlessProvider:
         self.storage = StorageReader.from_url(
             self.settings.storage_url, timeout_s=_seconds(self.settings.sla.storage_deadline_ms)
         )
-        self.cache = ReadCache(self.settings.cache_bytes)
+        ttl = self.settings.cache_ttl_ms
+        self.cache = ReadCache(self.settings.cache_bytes, ttl_s=None if ttl is None else ttl / 1000)
         self.inline = InlineBackfill(fetcher, self.settings.storage_url) if fetcher else None
         self._fleet: Any = None
         self._datasets: dict[str, Dataset] = {}
@@ -76,11 +80,12 @@ class AsyncSeamlessProvider:
     # -- the drop-in surface ---------------------------------------------------------------
 
     async def fetch(
-        self, start: Any, end: Any, *, node_id: str, interval: Any = None
+        self, start: Any, end: Any, *, node_id: str, interval: Any = None, context: Any = None
     ) -> pd.DataFrame:
         """Bars of ``node_id`` (``dataset/symbol`` or a symbol of the default dataset) with
         ``start <= ts < end``; metadata in ``frame.attrs["seamless"]``."""
-        return (await self.read(start, end, node_id=node_id, interval=interval)).to_frame()
+        result = await self.read(start, end, node_id=node_id, interval=interval, context=context)
+        return result.to_frame()
 
     async def coverage(
         self, start: Any = None, end: Any = None, *, node_id: str, interval: Any = None
@@ -114,9 +119,15 @@ class AsyncSeamlessProvider:
     # -- the read ----------------------------------------------------------------------------
 
     async def read(
-        self, start: Any, end: Any, *, node_id: str, interval: Any = None
+        self, start: Any, end: Any, *, node_id: str, interval: Any = None, context: Any = None
     ) -> SeamlessResult:
-        """One read with its metadata: the core of :meth:`fetch`."""
+        """One read with its metadata: the core of :meth:`fetch`.
+
+        ``context`` (a :class:`~seamfill.sdk.context.ComputeContext` or its mapping; default
+        ``settings.context``): a backtest never reads the forming edge, and one pinned to an
+        ``as_of`` reads the rows ingested by then (:mod:`seamfill.sdk.read.asof`).
+        """
+        ctx = ComputeContext.from_value(context) if context is not None else self.settings.context
         series = self.series(node_id)
         st = ReadState.begin(series, to_range(start, end), self.settings, self.settings.strategy)
         total = st.budget.remaining("total", time.monotonic())
@@ -131,7 +142,7 @@ class AsyncSeamlessProvider:
             # trace follows this read to the worker that filled its gap.
             with span(_TRACER, "seamfill.sdk.read", attributes=attributes):
                 async with deadline:
-                    result = await self._read(st, interval)
+                    result = await self._read(st, interval, ctx)
         except TimeoutError:
             if not deadline.expired():
                 raise
@@ -146,21 +157,41 @@ class AsyncSeamlessProvider:
             raise
         finally:
             SLA_DEADLINE_SECONDS.labels("total").observe(time.monotonic() - st.budget.started)
+        result = holds.enforce(result, self.settings.sla, time.time_ns() // 1_000)
         READS.labels(st.strategy.value, "partial" if result.meta.partial else "complete").inc()
-        return result
+        return with_context(result, ctx)
 
-    async def _read(self, st: ReadState, interval: Any) -> SeamlessResult:
+    async def _read(
+        self, st: ReadState, interval: Any, ctx: ComputeContext | None = None
+    ) -> SeamlessResult:
+        served = await serve_artifact(self, st, interval, ctx)
+        if served is not None:
+            return served
+        if ctx is not None and ctx.as_of is not None:
+            return await read_as_of(self, st, ctx, interval)
+        key = cache_key(ctx)
+        local = self.settings.coordinator is None
+        if local:
+            # Without a coordinator the plan reads storage: look in the cache before it does.
+            dataset = self._local_dataset(st.series, interval)
+            st.set_dataset(dataset, dataset.settled_until(time.time_ns() // 1_000))
+            cached = self.cache.get(st.series, st.want, key) if st.hist == st.want else None
+            if cached is not None:
+                st.frame, st.source, st.local, st.interval = cached, "cache", True, interval
+                st.refresh_local([])
+                return await finish(self, st)
         await self._plan(st, interval)
-        cached = self.cache.get(st.series, st.want) if st.hist == st.want else None
+        looked = local or st.hist != st.want
+        cached = None if looked else self.cache.get(st.series, st.want, key)
         if cached is not None and not st.degraded:
-            CACHE_HITS.inc()
             st.frame, st.source = cached, "cache"
             return await finish(self, st)
         if st.gaps:
             await self._handle_gaps(st)
         if st.frame is None:
             st.frame = await self._storage(st)
-        await read_live(self, st)
+        if ctx is None or ctx.may_read_edge:
+            await read_live(self, st)
         result = await finish(self, st)
         if result.meta.complete and not st.degraded and st.source == "storage":
             self.cache.put(
@@ -169,6 +200,7 @@ class AsyncSeamlessProvider:
                 result.frame,
                 complete=True,
                 settled_until_us=st.settled_until_us,
+                context=key,
             )
         return result
 

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from seamfill.core.errors import ConfigError
+from seamfill.sdk.context import ComputeContext
 from seamfill.sdk.quality.conformance import ConformancePipeline
 from seamfill.sdk.sla import SLAPolicy
 
@@ -111,6 +112,14 @@ class SeamlessSettings:
     """Who asks, as recorded on jobs the provider creates."""
     take_leases: bool = True
     """With a coordinator and a fetcher: help fill this read's gaps by taking leases."""
+    context: ComputeContext | None = None
+    """Default execution context of every read (``world_id``, ``execution_domain``, ``as_of``);
+    ``fetch(..., context=...)`` overrides it. See :class:`~seamfill.sdk.context.ComputeContext`."""
+    cache_ttl_ms: int | None = None
+    """How long a cached read may answer (``None``: until evicted by the byte budget)."""
+    artifacts_dir: str | None = None
+    """A directory of materialized artifacts (``seamfill materialize``) that reads are served
+    from when one holds the series, range and as-of asked for."""
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -138,6 +147,15 @@ class SeamlessSettings:
                 object.__setattr__(self, "strategy", _strategy(value))
             elif f.name == "sla" and not isinstance(value, SLAPolicy):
                 object.__setattr__(self, "sla", SLAPolicy.from_mapping(value))
+            elif f.name == "context":
+                object.__setattr__(self, "context", ComputeContext.from_value(value))
+            elif f.name == "cache_ttl_ms" and value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value <= 0
+            ):
+                raise ConfigError(
+                    f"cache_ttl_ms = {value!r} is not a positive int of milliseconds: give e.g. "
+                    "60000, or null for no TTL"
+                )
             elif f.name == "conformance" and not isinstance(value, ConformancePipeline):
                 object.__setattr__(self, "conformance", ConformancePipeline.from_mapping(value))
             elif f.name == "interval" and isinstance(value, int) and not isinstance(value, bool):
@@ -253,7 +271,7 @@ def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
             out[key] = env[var]
     for key, typ in types.items():
         var = "SEAMFILL_" + key.upper()
-        if var not in env or key in ("sla", "conformance"):
+        if var not in env or key in ("sla", "conformance", "context"):
             continue
         out[key] = _env_value(var, env[var], typ)
     sla: dict[str, Any] = {}
@@ -277,7 +295,7 @@ def _env_value(var: str, raw: str, typ: str) -> Any:
         if raw.strip().lower() not in _BOOL_TEXT:
             raise ConfigError(f"{var} = {raw!r} is not a boolean: write true or false")
         return _BOOL_TEXT[raw.strip().lower()]
-    if typ == "int":
+    if typ in ("int", "int | None"):
         try:
             return int(raw)
         except ValueError:

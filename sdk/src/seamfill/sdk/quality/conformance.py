@@ -18,6 +18,8 @@ import pandas as pd
 
 from seamfill.core.errors import ConfigError, ConformanceError
 
+VERSION = "2"
+"""The rule set's version, recorded in every materialized artifact's manifest."""
 BAR_COLUMNS = ("ts", "symbol", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 RULES = ("schema", "order", "duplicates", "grid", "gaps", "ohlc", "non_finite")
