@@ -37,6 +37,13 @@ class SeamlessProvider:
         self.settings = self.aio.settings
         self._portal = Portal("provider")
 
+    @classmethod
+    def from_preset(
+        cls, name: str, *, live_fetcher: Any = None, **overrides: Any
+    ) -> SeamlessProvider:
+        """A provider assembled from a named preset; see :meth:`SeamlessSettings.from_preset`."""
+        return cls(SeamlessSettings.from_preset(name, **overrides), live_fetcher=live_fetcher)
+
     def read(
         self, start: Any, end: Any, *, node_id: str, interval: Any = None, context: Any = None
     ) -> SeamlessResult:

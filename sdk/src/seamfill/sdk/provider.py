@@ -66,6 +66,10 @@ class AsyncSeamlessProvider:
         live_fetcher: Any = None,
     ) -> None:
         self.settings = settings if settings is not None else SeamlessSettings.from_env()
+        if fetcher is None and self.settings.fetcher:
+            from seamfill.sdk.backfill.fetchers import load_fetcher
+
+            fetcher = load_fetcher(self.settings.fetcher, **self.settings.fetcher_options)
         self.fetcher = fetcher
         self.live_fetcher = live_fetcher
         self.storage = StorageReader.from_url(
@@ -76,6 +80,13 @@ class AsyncSeamlessProvider:
         self.inline = InlineBackfill(fetcher, self.settings.storage_url) if fetcher else None
         self._fleet: Any = None
         self._datasets: dict[str, Dataset] = {}
+
+    @classmethod
+    def from_preset(
+        cls, name: str, *, live_fetcher: Any = None, **overrides: Any
+    ) -> AsyncSeamlessProvider:
+        """A provider assembled from a named preset; see :meth:`SeamlessSettings.from_preset`."""
+        return cls(SeamlessSettings.from_preset(name, **overrides), live_fetcher=live_fetcher)
 
     # -- the drop-in surface ---------------------------------------------------------------
 

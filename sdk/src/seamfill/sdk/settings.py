@@ -117,6 +117,11 @@ class SeamlessSettings:
     ``fetch(..., context=...)`` overrides it. See :class:`~seamfill.sdk.context.ComputeContext`."""
     cache_ttl_ms: int | None = None
     """How long a cached read may answer (``None``: until evicted by the byte budget)."""
+    fetcher: str | None = None
+    """Fetcher plugin (a ``seamfill.fetchers`` entry point such as ``ccxt`` or ``synthetic``) the
+    provider fills gaps with when it is given none."""
+    fetcher_options: Mapping[str, Any] = field(default_factory=dict)
+    """Options of that plugin's constructor (e.g. ``{exchange: binance}`` for ccxt)."""
     artifacts_dir: str | None = None
     """A directory of materialized artifacts (``seamfill materialize``) that reads are served
     from when one holds the series, range and as-of asked for."""
@@ -147,6 +152,10 @@ class SeamlessSettings:
                 object.__setattr__(self, "strategy", _strategy(value))
             elif f.name == "sla" and not isinstance(value, SLAPolicy):
                 object.__setattr__(self, "sla", SLAPolicy.from_mapping(value))
+            elif f.name == "fetcher_options":
+                if not isinstance(value, Mapping):
+                    raise ConfigError(f"fetcher_options = {value!r} is not a mapping")
+                object.__setattr__(self, "fetcher_options", dict(value))
             elif f.name == "context":
                 object.__setattr__(self, "context", ComputeContext.from_value(value))
             elif f.name == "cache_ttl_ms" and value is not None and (
@@ -200,8 +209,25 @@ class SeamlessSettings:
         return replace(self, **changes)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], where: str = "seamless") -> SeamlessSettings:
-        """From the ``seamless:`` mapping; unknown keys fail naming the key."""
+    def from_preset(
+        cls, name: str, *, presets_file: str | Path | None = None, **overrides: Any
+    ) -> SeamlessSettings:
+        """A named preset (shipped, e.g. ``ccxt.questdb.ohlcv``, or from the user's presets
+        file) with ``overrides`` on top. The reference design's option names are understood:
+        ``exchange_id`` (the ccxt exchange), ``timeframe`` (the interval)."""
+        return cls.from_mapping({"preset": name, **overrides}, presets_file=presets_file)
+
+    @classmethod
+    def from_mapping(
+        cls,
+        data: Mapping[str, Any],
+        where: str = "seamless",
+        *,
+        presets_file: str | Path | None = None,
+    ) -> SeamlessSettings:
+        """From the ``seamless:`` mapping; unknown keys fail naming the key. A ``preset`` key
+        starts from that preset (see :meth:`from_preset`)."""
+        data = _preset_base(dict(data), where, presets_file)
         known = {f.name for f in fields(cls)}
         for key in data:
             if key not in known:
@@ -246,6 +272,34 @@ class SeamlessSettings:
 
 
 _DEFAULT_QUESTDB_URL = "http://127.0.0.1:9000"
+
+
+def _preset_base(
+    data: dict[str, Any], where: str, presets_file: str | Path | None
+) -> dict[str, Any]:
+    """``data`` on top of the preset it names (if any), with the reference option names mapped."""
+    if "exchange_id" in data:
+        options = dict(data.get("fetcher_options") or {})
+        options["exchange"] = data.pop("exchange_id")
+        data["fetcher_options"] = options
+    if "timeframe" in data:
+        data["interval"] = data.pop("timeframe")
+    name = data.pop("preset", None)
+    if name is None:
+        return data
+    from seamfill.sdk.presets import load_preset
+
+    try:
+        preset = load_preset(str(name), presets_file)
+    except ConfigError as e:
+        raise ConfigError(f"{where}.preset: {e.message}") from None
+    base: dict[str, Any] = dict(preset.get("seamless") or {})
+    for section in ("sla", "conformance"):
+        if section in preset:
+            base[section] = preset[section]
+    if "fetcher_options" in data and "fetcher_options" in base:
+        data["fetcher_options"] = {**base["fetcher_options"], **data["fetcher_options"]}
+    return base | data
 _BOOL_TEXT = {
     "1": True,
     "true": True,
