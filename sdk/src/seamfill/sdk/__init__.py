@@ -36,11 +36,14 @@ _EXPORTS: dict[str, str] = {
     "Fingerprint": "seamfill.core.types",
     "HistoryProvider": "seamfill.sdk.compat",
     "HoldMode": "seamfill.sdk.sla",
+    "InMemoryProvider": "seamfill.sdk.memory",
     "InvalidArgument": "seamfill.core.errors",
     "InvalidRange": "seamfill.core.errors",
     "InvalidSeries": "seamfill.core.errors",
     "LiveDataFeed": "seamfill.sdk.compat",
     "LiveFetcher": "seamfill.sdk.read.live",
+    "MaterializeReport": "seamfill.sdk.materialize",
+    "MemoryStorage": "seamfill.sdk.memory",
     "MissingData": "seamfill.core.errors",
     "OnBreach": "seamfill.sdk.sla",
     "SLAPolicy": "seamfill.sdk.sla",
@@ -56,6 +59,7 @@ _EXPORTS: dict[str, str] = {
     "Strategy": "seamfill.sdk.settings",
     "SyntheticFetcher": "seamfill.sdk.backfill.fetchers",
     "TimeRange": "seamfill.core.types",
+    "open_provider": "seamfill.sdk.memory",
 }
 
 __all__ = [
@@ -79,11 +83,14 @@ __all__ = [
     "Fingerprint",
     "HistoryProvider",
     "HoldMode",
+    "InMemoryProvider",
     "InvalidArgument",
     "InvalidRange",
     "InvalidSeries",
     "LiveDataFeed",
     "LiveFetcher",
+    "MaterializeReport",
+    "MemoryStorage",
     "MissingData",
     "OnBreach",
     "SLAPolicy",
@@ -99,6 +106,7 @@ __all__ = [
     "Strategy",
     "SyntheticFetcher",
     "TimeRange",
+    "open_provider",
 ]
 
 
@@ -140,6 +148,8 @@ if TYPE_CHECKING:
         HistoryProvider,
         LiveDataFeed,
     )
+    from seamfill.sdk.materialize import MaterializeReport
+    from seamfill.sdk.memory import InMemoryProvider, MemoryStorage, open_provider
     from seamfill.sdk.provider import AsyncSeamlessProvider
     from seamfill.sdk.quality.conformance import ConformancePipeline, ConformanceReport, Severity
     from seamfill.sdk.read.artifacts import Artifact, ArtifactRegistry

@@ -36,6 +36,12 @@ class SeamlessProvider:
         )
         self.settings = self.aio.settings
         self._portal = Portal("provider")
+        if self.settings.profile == "prod":
+            try:
+                self._portal.call(self.aio.check_profile)
+            except BaseException:
+                self.close()
+                raise
 
     @classmethod
     def from_preset(

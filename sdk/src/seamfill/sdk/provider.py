@@ -227,7 +227,7 @@ class AsyncSeamlessProvider:
                 "use AUTO_BACKFILL or SEAMLESS to fill them",
                 st.gaps,
             )
-        if st.degraded:
+        if st.degraded and not self._inline_when_away(st):
             return
         try:
             if st.strategy is Strategy.PARTIAL_FILL:
@@ -272,6 +272,23 @@ class AsyncSeamlessProvider:
         )
         st.frame = None
         await self._plan(st, st.interval)
+
+    def _inline_when_away(self, st: ReadState) -> bool:
+        """Whether a read whose coordinator is away fills its gaps here (the setting says so
+        and there is a fetcher); says so in the log and the result's reason."""
+        if self.settings.on_coordinator_unavailable != "inline" or self.inline is None:
+            return False
+        st.note("gaps filled inline in this process (coordinator unavailable; leases skipped)")
+        log_event(
+            logger,
+            "seamless.backfill.inline",
+            logging.WARNING,
+            dataset=st.series.dataset,
+            gaps=len(st.gaps),
+            message="coordinator configured but unavailable: filling gaps in this process "
+            "with the provider's fetcher, single flight, without leases",
+        )
+        return True
 
     def _must_raise(self, st: ReadState) -> bool:
         on = self.settings.sla.on_breach
@@ -330,7 +347,9 @@ class AsyncSeamlessProvider:
                     f"{reason}; dataset {st.series.dataset!r} is not "
                     "known locally: set table and interval"
                 ) from error
-        st.degraded, st.reason = True, reason
+        st.degraded = True
+        if reason not in st.reason:  # keep what earlier steps of this read noted
+            st.reason = f"{reason}; {st.reason}" if st.reason else reason
         st.set_dataset(dataset, dataset.settled_until(time.time_ns() // 1_000))
         if st.strategy is Strategy.FAIL_FAST:
             raise CoordinatorUnavailable(reason) from error
@@ -414,7 +433,19 @@ class AsyncSeamlessProvider:
             await self._fleet.aclose()
             self._fleet = None
 
+    async def check_profile(self) -> None:
+        """With ``profile: prod``, raise :class:`CoordinatorUnavailable` unless the coordinator
+        answers SERVING (called on ``async with`` and by the plain provider's constructor)."""
+        if self.settings.profile != "prod":
+            return
+        from seamfill.sdk.backfill._profile import require_coordinator
+
+        fleet = await self._fleet_backend()
+        timeout = _seconds(self.settings.sla.storage_deadline_ms)
+        await require_coordinator(fleet.client, fleet.client.address, timeout)
+
     async def __aenter__(self) -> AsyncSeamlessProvider:
+        await self.check_profile()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

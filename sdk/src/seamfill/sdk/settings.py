@@ -122,6 +122,14 @@ class SeamlessSettings:
     provider fills gaps with when it is given none."""
     fetcher_options: Mapping[str, Any] = field(default_factory=dict)
     """Options of that plugin's constructor (e.g. ``{exchange: binance}`` for ccxt)."""
+    profile: str = "default"
+    """Deployment profile: ``default``; ``prod`` (a coordinator must be configured and answer
+    SERVING when the provider is made, or construction raises); ``dev`` (may run on an
+    in-memory provider with no servers at all, see :func:`seamfill.sdk.memory.open_provider`)."""
+    on_coordinator_unavailable: str = "degrade"
+    """With a coordinator configured but not reachable: ``degrade`` (serve what storage has, gaps
+    listed) or ``inline`` (fill the gaps in this process with the provider's fetcher, single
+    flight, leases skipped; said in the log and the result's reason)."""
     artifacts_dir: str | None = None
     """A directory of materialized artifacts (``seamfill materialize``) that reads are served
     from when one holds the series, range and as-of asked for."""
@@ -142,8 +150,23 @@ class SeamlessSettings:
                 f"questdb_url = {self.questdb_url!r} is not an http(s)://host:port address: "
                 "give QuestDB's HTTP endpoint, e.g. http://127.0.0.1:9000"
             )
+        self._check_profile()
         if self.cache_bytes < 0 or self.settle_ms < 0:
             raise ConfigError("cache_bytes and settle_ms must be >= 0")
+
+    def _check_profile(self) -> None:
+        if self.profile not in PROFILES:
+            raise ConfigError(f"profile = {self.profile!r} is not one of {', '.join(PROFILES)}")
+        if self.on_coordinator_unavailable not in ("degrade", "inline"):
+            raise ConfigError(
+                f"on_coordinator_unavailable = {self.on_coordinator_unavailable!r} is not one "
+                "of degrade, inline"
+            )
+        if self.profile == "prod" and not self.coordinator_url:
+            raise ConfigError(
+                "profile = 'prod' needs coordinator_url: set it (SEAMFILL_COORDINATOR), or use "
+                "profile default or dev"
+            )
 
     def _check_types(self) -> None:
         for f in fields(self):
@@ -272,6 +295,7 @@ class SeamlessSettings:
 
 
 _DEFAULT_QUESTDB_URL = "http://127.0.0.1:9000"
+PROFILES = ("default", "dev", "prod")
 
 
 def _preset_base(
