@@ -75,14 +75,23 @@ async def test_backtest_as_of_reads_the_same_rows_after_later_rows_land(
         first = await p.read(T0, T0 + 60 * MIN, node_id="ctx.bars_1m/BTC", context=BACKTEST)
         insert_at(questdb_url, table, "BTC", grid(T0 + 30 * MIN, 30), 10.0, LATER)
         again = await p.read(T0, T0 + 60 * MIN, node_id="ctx.bars_1m/BTC", context=BACKTEST)
-        now = await p.read(T0, T0 + 60 * MIN, node_id="ctx.bars_1m/BTC", context={"world_id": "w1", "execution_domain": "backtest"})
+        now = await p.read(
+            T0,
+            T0 + 60 * MIN,
+            node_id="ctx.bars_1m/BTC",
+            context={"world_id": "w1", "execution_domain": "backtest"},
+        )
     assert len(first.frame) == 30 and len(again.frame) == 30 and len(now.frame) == 60
     assert first.frame.equals(again.frame)
     assert first.meta.fingerprint is not None and again.meta.fingerprint is not None
     assert first.meta.fingerprint.sha256 == again.meta.fingerprint.sha256
     assert first.meta.fingerprint.as_of_us == AS_OF
     assert not again.meta.hold and again.meta.breaches == ()
-    assert again.meta.context == {"world_id": "w1", "execution_domain": "backtest", "as_of_us": AS_OF}
+    assert again.meta.context == {
+        "world_id": "w1",
+        "execution_domain": "backtest",
+        "as_of_us": AS_OF,
+    }
     published = coord.client().get_fingerprints(Series("ctx.bars_1m", "BTC"))
     assert [f.sha256 for f in published] == [first.meta.fingerprint.sha256]
 
@@ -125,9 +134,13 @@ async def test_backtest_never_reads_the_forming_edge_live_does(
     insert_at(questdb_url, table, "SOL", grid(now - 10 * MIN, 10), 10.0, INGESTED)
     s = local(questdb_url, table, strategy="partial_fill")
     async with AsyncSeamlessProvider(s, live_fetcher=Edge()) as p:
-        bt = await p.read(now - 10 * MIN, now + MIN, node_id="SOL", context={"execution_domain": "backtest"})
+        bt = await p.read(
+            now - 10 * MIN, now + MIN, node_id="SOL", context={"execution_domain": "backtest"}
+        )
         assert Edge.asked == 0 and bt.meta.live_rows == 0
-        live = await p.read(now - 10 * MIN, now + MIN, node_id="SOL", context={"execution_domain": "live"})
+        live = await p.read(
+            now - 10 * MIN, now + MIN, node_id="SOL", context={"execution_domain": "live"}
+        )
     assert Edge.asked == 1 and live.meta.live_rows == 1
 
 
@@ -140,7 +153,9 @@ async def test_min_coverage_over_a_half_covered_range_holds_with_coverage_breach
         r = await p.read(T0, T0 + 100 * MIN, node_id="BTC")
     assert r.meta.coverage_ratio == pytest.approx(0.5)
     assert r.meta.hold and r.meta.breaches == ("coverage_breach",) and len(r.frame) == 0
-    assert r.meta.reason.startswith("coverage_breach: coverage 0.5000 is below sla.min_coverage 0.9")
+    assert r.meta.reason.startswith(
+        "coverage_breach: coverage 0.5000 is below sla.min_coverage 0.9"
+    )
 
 
 async def test_min_coverage_breach_downgrades_when_the_policy_says_so(
@@ -148,7 +163,9 @@ async def test_min_coverage_breach_downgrades_when_the_policy_says_so(
 ) -> None:
     insert_at(questdb_url, table, "BTC", grid(T0, 50), 10.0, INGESTED)
     sla = {"min_coverage": 0.9, "on_hold_breach": "downgrade"}
-    async with AsyncSeamlessProvider(local(questdb_url, table, strategy="partial_fill", sla=sla)) as p:
+    async with AsyncSeamlessProvider(
+        local(questdb_url, table, strategy="partial_fill", sla=sla)
+    ) as p:
         r = await p.read(T0, T0 + 100 * MIN, node_id="BTC")
     assert not r.meta.hold and r.meta.downgraded and len(r.frame) == 50
     assert r.meta.breaches == ("coverage_breach",)

@@ -45,10 +45,10 @@ def test_prod_profile_refuses_to_start_without_a_serving_coordinator(questdb_url
         SeamlessProvider(s)
 
 
-def test_prod_profile_starts_with_a_serving_coordinator(
-    questdb_url: str, coordinator: Any
-) -> None:
-    s = SeamlessSettings(coordinator_url=coordinator.address, questdb_url=questdb_url, profile="prod")
+def test_prod_profile_starts_with_a_serving_coordinator(questdb_url: str, coordinator: Any) -> None:
+    s = SeamlessSettings(
+        coordinator_url=coordinator.address, questdb_url=questdb_url, profile="prod"
+    )
     with SeamlessProvider(s) as provider:
         assert provider.settings.profile == "prod"
 

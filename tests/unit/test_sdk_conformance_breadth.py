@@ -82,7 +82,7 @@ def test_an_explicit_time_unit_is_used_not_guessed() -> None:
     assert out["ts"].iloc[0] == pd.Timestamp("2024-01-01T00:00:00Z")
     with pytest.raises(ConformanceError, match="ts has dtype int64"):  # no unit: no guess
         ConformancePipeline().run(bars(ms), MIN_US)
-    with pytest.raises(ConfigError, match="conformance.time_unit = 'µs' is not one of s, ms"):
+    with pytest.raises(ConfigError, match=r"conformance\.time_unit = 'µs' is not one of s, ms"):
         ConformancePipeline(time_unit="µs")
 
 
@@ -137,9 +137,7 @@ def quotes(bid: list[float], ask: list[float], bid_size: list[float]) -> pd.Data
 
 
 def test_quotes_crossed_negative_sizes_and_wide_spreads() -> None:
-    frame = quotes(
-        bid=[100.0, 101.0, 90.0], ask=[100.1, 100.5, 110.0], bid_size=[1.0, -2.0, 1.0]
-    )
+    frame = quotes(bid=[100.0, 101.0, 90.0], ask=[100.1, 100.5, 110.0], bid_size=[1.0, -2.0, 1.0])
     pipe = ConformancePipeline(kind="quotes", allow_partial=True, max_spread_bps=100)
     _, report = pipe.run(frame, MIN_US)
     assert report.counts["crossed"] == 1  # 101.0 > 100.5
@@ -175,7 +173,7 @@ def test_the_new_options_load_from_yaml_and_name_bad_keys() -> None:
         {"kind": "quotes", "dtypes": {"bid": "float64"}, "time_unit": "ms", "inf_to_nan": True}
     )
     assert (pipe.kind, pipe.time_unit, pipe.inf_to_nan) == ("quotes", "ms", True)
-    with pytest.raises(ConfigError, match="conformance.kind = 'ticks' is not one of bars"):
+    with pytest.raises(ConfigError, match=r"conformance\.kind = 'ticks' is not one of bars"):
         ConformancePipeline.from_mapping({"kind": "ticks"})
-    with pytest.raises(ConfigError, match="conformance.dtypes.close = 'double' is not one of"):
+    with pytest.raises(ConfigError, match=r"conformance\.dtypes\.close = 'double' is not one of"):
         ConformancePipeline(dtypes={"close": "double"})

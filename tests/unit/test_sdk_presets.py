@@ -49,5 +49,8 @@ def test_a_users_presets_file_adds_names(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_an_unknown_preset_names_the_choices() -> None:
-    with pytest.raises(ConfigError, match=r"preset 'ccxt\.questdb' is not one of strict, tolerant, ccxt\.questdb\.ohlcv"):
+    with pytest.raises(
+        ConfigError,
+        match=r"preset 'ccxt\.questdb' is not one of strict, tolerant, ccxt\.questdb\.ohlcv",
+    ):
         SeamlessSettings.from_preset("ccxt.questdb")

@@ -140,7 +140,6 @@ if TYPE_CHECKING:
     from seamfill.core.types import Coverage, Dataset, Fingerprint, Series, TimeRange
     from seamfill.sdk._sync import SeamlessProvider
     from seamfill.sdk.backfill.fetchers import Fetcher, SyntheticFetcher
-    from seamfill.sdk.context import ComputeContext, ExecutionDomain
     from seamfill.sdk.compat import (
         DataAvailabilityStrategy,
         DataFetcher,
@@ -148,6 +147,7 @@ if TYPE_CHECKING:
         HistoryProvider,
         LiveDataFeed,
     )
+    from seamfill.sdk.context import ComputeContext, ExecutionDomain
     from seamfill.sdk.materialize import MaterializeReport
     from seamfill.sdk.memory import InMemoryProvider, MemoryStorage, open_provider
     from seamfill.sdk.provider import AsyncSeamlessProvider

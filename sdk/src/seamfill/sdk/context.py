@@ -78,7 +78,8 @@ class ComputeContext:
 
     @classmethod
     def from_value(cls, data: Any, where: str = "context") -> ComputeContext | None:
-        """From ``None``, a context, or a mapping with ``world_id``/``execution_domain``/``as_of``."""
+        """From ``None``, a context, or a mapping of ``world_id``, ``execution_domain``,
+        ``as_of``."""
         if data is None or isinstance(data, ComputeContext):
             return data
         if not isinstance(data, Mapping):
@@ -100,6 +101,4 @@ def _domain(value: Any) -> ExecutionDomain:
         return ExecutionDomain(str(getattr(value, "value", value)).strip().lower())
     except ValueError:
         choices = ", ".join(d.value for d in ExecutionDomain)
-        raise ConfigError(
-            f"context.execution_domain = {value!r} is not one of {choices}"
-        ) from None
+        raise ConfigError(f"context.execution_domain = {value!r} is not one of {choices}") from None

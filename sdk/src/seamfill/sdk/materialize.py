@@ -147,6 +147,4 @@ async def _write_one(
             "them (a coordinator or a fetcher), or pass allow_gaps to write them listed",
             list(meta.gaps),
         )
-    return await asyncio.to_thread(
-        registry.write, series, meta.range, as_of_us, result.frame, meta
-    )
+    return await asyncio.to_thread(registry.write, series, meta.range, as_of_us, result.frame, meta)

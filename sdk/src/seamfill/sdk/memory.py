@@ -81,7 +81,9 @@ class InMemoryProvider(SeamlessProvider):
         self.memory = MemoryStorage()
         self.aio.storage = self.memory  # type: ignore[assignment]
 
-    def register_frame(self, node_id: str, frame: pd.DataFrame, *, time_unit: str | None = None) -> int:
+    def register_frame(
+        self, node_id: str, frame: pd.DataFrame, *, time_unit: str | None = None
+    ) -> int:
         """Hold ``frame``'s bars (a ``ts`` column or a DatetimeIndex) for ``node_id``; integer
         times are read in ``time_unit`` when given. Returns the rows held for it."""
         series = self.aio.series(node_id)

@@ -168,6 +168,21 @@ class SeamlessSettings:
                 "profile default or dev"
             )
 
+    def _check_read_field(self, name: str, value: Any) -> None:
+        if name == "fetcher_options":
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"fetcher_options = {value!r} is not a mapping")
+            object.__setattr__(self, "fetcher_options", dict(value))
+        elif name == "context":
+            object.__setattr__(self, "context", ComputeContext.from_value(value))
+        elif value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value <= 0
+        ):
+            raise ConfigError(
+                f"{name} = {value!r} is not a positive int of milliseconds: give e.g. "
+                "60000, or null for no TTL"
+            )
+
     def _check_types(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
@@ -175,19 +190,8 @@ class SeamlessSettings:
                 object.__setattr__(self, "strategy", _strategy(value))
             elif f.name == "sla" and not isinstance(value, SLAPolicy):
                 object.__setattr__(self, "sla", SLAPolicy.from_mapping(value))
-            elif f.name == "fetcher_options":
-                if not isinstance(value, Mapping):
-                    raise ConfigError(f"fetcher_options = {value!r} is not a mapping")
-                object.__setattr__(self, "fetcher_options", dict(value))
-            elif f.name == "context":
-                object.__setattr__(self, "context", ComputeContext.from_value(value))
-            elif f.name == "cache_ttl_ms" and value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value <= 0
-            ):
-                raise ConfigError(
-                    f"cache_ttl_ms = {value!r} is not a positive int of milliseconds: give e.g. "
-                    "60000, or null for no TTL"
-                )
+            elif f.name in ("fetcher_options", "context", "cache_ttl_ms"):
+                self._check_read_field(f.name, value)
             elif f.name == "conformance" and not isinstance(value, ConformancePipeline):
                 object.__setattr__(self, "conformance", ConformancePipeline.from_mapping(value))
             elif f.name == "interval" and isinstance(value, int) and not isinstance(value, bool):
@@ -324,6 +328,8 @@ def _preset_base(
     if "fetcher_options" in data and "fetcher_options" in base:
         data["fetcher_options"] = {**base["fetcher_options"], **data["fetcher_options"]}
     return base | data
+
+
 _BOOL_TEXT = {
     "1": True,
     "true": True,

@@ -49,7 +49,9 @@ def _settings(config: str | None, preset: str | None) -> SeamlessSettings:
 @click.option("--as-of", default=None, help="Pin the rows to this ingestion time (default: now).")
 @click.option("--config", type=click.Path(dir_okay=False), help="YAML with a seamless: section.")
 @click.option("--preset", default=None, help="A named preset, e.g. ccxt.questdb.ohlcv.")
-@click.option("--fetcher", default=None, help="Fetcher plugin filling gaps inline (no coordinator).")
+@click.option(
+    "--fetcher", default=None, help="Fetcher plugin filling gaps inline (no coordinator)."
+)
 @click.option("--no-fill", is_flag=True, help="Do not fill gaps first.")
 @click.option("--allow-gaps", is_flag=True, help="Write ranges with gaps (listed in the manifest).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

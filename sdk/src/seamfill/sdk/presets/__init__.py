@@ -21,11 +21,15 @@ NAMES = ("strict", "tolerant", "ccxt.questdb.ohlcv")
 SECTIONS = ("seamless", "sla", "conformance")
 
 
-def user_presets(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+def user_presets(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The user's presets file (``path``, else ``SEAMFILL_PRESETS``); ``{}`` when neither."""
     import yaml
 
-    where = path if path is not None else (os.environ if env is None else env).get("SEAMFILL_PRESETS")
+    where = (
+        path if path is not None else (os.environ if env is None else env).get("SEAMFILL_PRESETS")
+    )
     if not where:
         return {}
     try:
@@ -62,7 +66,5 @@ def load_preset(name: str, presets_file: str | Path | None = None) -> dict[str, 
         raise ConfigError(f"preset {name!r} is not a mapping")
     for key in data:
         if key not in SECTIONS:
-            raise ConfigError(
-                f"preset {name!r} has a section {key!r}: use {', '.join(SECTIONS)}"
-            )
+            raise ConfigError(f"preset {name!r} has a section {key!r}: use {', '.join(SECTIONS)}")
     return data

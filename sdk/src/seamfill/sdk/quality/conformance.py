@@ -366,9 +366,7 @@ class ConformancePipeline:
                 details[rule] = detail
             # Later rules read typed columns; after a broken schema their counts would mislead.
             schema_broken = rule == "schema" and n > 0
-        dup_rows, dup_keys = (
-            count_duplicates(frame, self.kind) if counts["duplicates"] else (0, 0)
-        )
+        dup_rows, dup_keys = count_duplicates(frame, self.kind) if counts["duplicates"] else (0, 0)
         return ConformanceReport(
             counts, dict(self.severities), len(frame), len(frame), details, dup_rows, dup_keys
         )
@@ -379,9 +377,7 @@ class ConformancePipeline:
         frame, prepared = self.prepare(frame)
         report = self._count(frame, prepared, interval_us)
         out = (
-            normalize(frame, self.kind)
-            if self.normalize and not report.counts["schema"]
-            else frame
+            normalize(frame, self.kind) if self.normalize and not report.counts["schema"] else frame
         )
         report = replace(report, rows_out=len(out))
         if report.errors and not self.allow_partial:

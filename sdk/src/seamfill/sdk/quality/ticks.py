@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -23,8 +25,8 @@ KEYS: dict[str, tuple[str, ...]] = {
 """Duplicate keys of each tick kind (those present in the frame are used)."""
 
 
-def _floats(frame: pd.DataFrame, name: str) -> np.ndarray:  # type: ignore[type-arg]
-    return frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+def _floats(frame: pd.DataFrame, name: str) -> np.ndarray[Any, np.dtype[np.float64]]:
+    return np.asarray(frame[name].to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
 
 
 def check_schema(frame: pd.DataFrame, kind: str) -> tuple[int, str]:

@@ -94,9 +94,7 @@ class ArtifactRegistry:
         for manifest in sorted(base.glob(pattern)):
             yield Artifact(manifest.parent, self._load(manifest))
 
-    def find(
-        self, series: Series, rng: TimeRange, as_of_us: int | None = None
-    ) -> Artifact | None:
+    def find(self, series: Series, rng: TimeRange, as_of_us: int | None = None) -> Artifact | None:
         """The newest artifact of ``series`` whose range holds ``rng`` (of that as-of, if given)
         and whose file still matches its manifest."""
         best: Artifact | None = None

@@ -100,9 +100,7 @@ class ReadCache:
             CACHE_BYTES.set(self._bytes)
         return True
 
-    def get(
-        self, series: Series, rng: TimeRange, context: Hashable = None
-    ) -> pd.DataFrame | None:
+    def get(self, series: Series, rng: TimeRange, context: Hashable = None) -> pd.DataFrame | None:
         """The rows of ``rng`` if one live entry of the same context holds all of it."""
         now = self._clock()
         with self._lock:

@@ -73,9 +73,7 @@ def breaches(result: SeamlessResult, policy: SLAPolicy, now_us: int) -> list[tup
     return found
 
 
-def apply(
-    result: SeamlessResult, found: list[tuple[str, str]], mode: HoldMode
-) -> SeamlessResult:
+def apply(result: SeamlessResult, found: list[tuple[str, str]], mode: HoldMode) -> SeamlessResult:
     """``result`` held (no rows) or downgraded for the breaches ``found``; unchanged if none."""
     if not found:
         return result
