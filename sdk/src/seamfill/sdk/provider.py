@@ -38,7 +38,7 @@ from seamfill.sdk.metrics import (
     SLA_EXCEEDED,
 )
 from seamfill.sdk.read import holds
-from seamfill.sdk.read._context import cache_key, serve_artifact, with_context
+from seamfill.sdk.read._context import cache_key, local_cache_hit, serve_artifact, with_context
 from seamfill.sdk.read._steps import ReadState, finish, local_dataset, read_live, resolve_series
 from seamfill.sdk.read.asof import read_as_of
 from seamfill.sdk.read.cache import ReadCache
@@ -182,15 +182,9 @@ class AsyncSeamlessProvider:
             return await read_as_of(self, st, ctx, interval)
         key = cache_key(ctx)
         local = self.settings.coordinator is None
-        if local:
-            # Without a coordinator the plan reads storage: look in the cache before it does.
-            dataset = self._local_dataset(st.series, interval)
-            st.set_dataset(dataset, dataset.settled_until(time.time_ns() // 1_000))
-            cached = self.cache.get(st.series, st.want, key) if st.hist == st.want else None
-            if cached is not None:
-                st.frame, st.source, st.local, st.interval = cached, "cache", True, interval
-                st.refresh_local([])
-                return await finish(self, st)
+        # Without a coordinator the plan reads storage: look in the cache before it does.
+        if local and local_cache_hit(self, st, interval, key):
+            return await finish(self, st)
         await self._plan(st, interval)
         looked = local or st.hist != st.want
         cached = None if looked else self.cache.get(st.series, st.want, key)
@@ -274,21 +268,9 @@ class AsyncSeamlessProvider:
         await self._plan(st, st.interval)
 
     def _inline_when_away(self, st: ReadState) -> bool:
-        """Whether a read whose coordinator is away fills its gaps here (the setting says so
-        and there is a fetcher); says so in the log and the result's reason."""
-        if self.settings.on_coordinator_unavailable != "inline" or self.inline is None:
-            return False
-        st.note("gaps filled inline in this process (coordinator unavailable; leases skipped)")
-        log_event(
-            logger,
-            "seamless.backfill.inline",
-            logging.WARNING,
-            dataset=st.series.dataset,
-            gaps=len(st.gaps),
-            message="coordinator configured but unavailable: filling gaps in this process "
-            "with the provider's fetcher, single flight, without leases",
-        )
-        return True
+        from seamfill.sdk.backfill._profile import inline_when_away
+
+        return inline_when_away(self.settings, self.inline is not None, st)
 
     def _must_raise(self, st: ReadState) -> bool:
         on = self.settings.sla.on_breach
@@ -436,13 +418,12 @@ class AsyncSeamlessProvider:
     async def check_profile(self) -> None:
         """With ``profile: prod``, raise :class:`CoordinatorUnavailable` unless the coordinator
         answers SERVING (called on ``async with`` and by the plain provider's constructor)."""
-        if self.settings.profile != "prod":
-            return
-        from seamfill.sdk.backfill._profile import require_coordinator
+        if self.settings.profile == "prod":
+            from seamfill.sdk.backfill._profile import require_coordinator
 
-        fleet = await self._fleet_backend()
-        timeout = _seconds(self.settings.sla.storage_deadline_ms)
-        await require_coordinator(fleet.client, fleet.client.address, timeout)
+            fleet = await self._fleet_backend()
+            timeout = _seconds(self.settings.sla.storage_deadline_ms)
+            await require_coordinator(fleet.client, fleet.client.address, timeout)
 
     async def __aenter__(self) -> AsyncSeamlessProvider:
         await self.check_profile()

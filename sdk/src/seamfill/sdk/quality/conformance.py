@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from seamfill.core.errors import ConfigError, ConformanceError
+from seamfill.sdk.quality.ticks import count_duplicates, duplicate_keys, tick_rule
 
 VERSION = "2"
 """The rule set's version, recorded in every materialized artifact's manifest."""
@@ -210,27 +211,6 @@ CHECKS: dict[str, Callable[[pd.DataFrame, int], tuple[int, str]]] = {
 }
 
 
-def duplicate_keys(frame: pd.DataFrame, kind: str = "bars") -> list[str]:
-    """The columns a row is identified by, of those present."""
-    from seamfill.sdk.quality.ticks import KEYS
-
-    wanted = KEYS.get(kind, ("ts", "symbol"))
-    return [c for c in wanted if c in frame.columns]
-
-
-def count_duplicates(frame: pd.DataFrame, kind: str = "bars") -> tuple[int, int]:
-    """``(rows dropped, keys affected)`` by keeping one row per key."""
-    if "ts" not in frame.columns or strictly_increasing(frame):
-        return 0, 0
-    keys = duplicate_keys(frame, kind)
-    dup_any = frame.duplicated(subset=keys, keep=False)
-    if not dup_any.any():
-        return 0, 0
-    rows = int(frame.duplicated(subset=keys, keep="last").sum())
-    affected = int((~frame[dup_any].duplicated(subset=keys, keep="first")).sum())
-    return rows, affected
-
-
 def normalize(frame: pd.DataFrame, kind: str = "bars") -> pd.DataFrame:
     """Sorted by time, one row per key (``ts, symbol``; trades add ``trade_id``) keeping the
     last, index 0..n-1."""
@@ -321,22 +301,10 @@ class ConformancePipeline:
         return out, details
 
     def _rule(self, rule: str, frame: pd.DataFrame, interval_us: int) -> tuple[int, str]:
-        from seamfill.sdk.quality import ticks
-
-        if self.kind == "bars":
-            return CHECKS[rule](frame, interval_us)
-        if rule == "schema":
-            return ticks.check_schema(frame, self.kind)
-        if rule == "non_finite":
-            return ticks.check_non_finite(frame, self.kind)
-        if rule == "duplicates":
-            return count_duplicates(frame, self.kind)[0], ""
-        if rule == "wide_spread":
-            return ticks.check_wide_spread(frame, self.max_spread_bps)
-        tick_checks = {"crossed": ticks.check_crossed, "negative_size": ticks.check_negative_size}
-        if rule in tick_checks:
-            return tick_checks[rule](frame)
-        return CHECKS[rule](frame, interval_us)
+        found = (
+            None if self.kind == "bars" else tick_rule(rule, frame, self.kind, self.max_spread_bps)
+        )
+        return found if found is not None else CHECKS[rule](frame, interval_us)
 
     def check(self, frame: pd.DataFrame, interval_us: int) -> ConformanceReport:
         """Count every rule's violations (on the prepared frame) without raising."""

@@ -4,6 +4,8 @@
 - ``crossed``: quotes whose bid is above the ask;
 - ``negative_size``: trades with a negative amount, quotes with a negative bid or ask size;
 - ``wide_spread``: quotes whose spread exceeds ``max_spread_bps`` basis points of the mid.
+
+Also the duplicate counts of every kind: rows dropped and keys affected.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 """Required columns of each tick kind (numeric ones must be float64)."""
 KEYS: dict[str, tuple[str, ...]] = {
+    "bars": ("ts", "symbol"),
     "trades": ("ts", "symbol", "trade_id"),
     "quotes": ("ts", "symbol"),
 }
@@ -75,3 +78,40 @@ def check_non_finite(frame: pd.DataFrame, kind: str) -> tuple[int, str]:
         return 0, ""
     values = frame[cols].to_numpy(dtype=np.float64, na_value=np.nan)
     return int(np.count_nonzero(~np.isfinite(values).all(axis=1))), ""
+
+
+def duplicate_keys(frame: pd.DataFrame, kind: str = "bars") -> list[str]:
+    """The columns a row is identified by, of those present."""
+    return [c for c in KEYS.get(kind, ("ts", "symbol")) if c in frame.columns]
+
+
+def count_duplicates(frame: pd.DataFrame, kind: str = "bars") -> tuple[int, int]:
+    """``(rows dropped, keys affected)`` by keeping one row per key."""
+    if "ts" not in frame.columns or len(frame) < 2:
+        return 0, 0
+    keys = duplicate_keys(frame, kind)
+    dup_any = frame.duplicated(subset=keys, keep=False)
+    if not dup_any.any():
+        return 0, 0
+    rows = int(frame.duplicated(subset=keys, keep="last").sum())
+    affected = int((~frame[dup_any].duplicated(subset=keys, keep="first")).sum())
+    return rows, affected
+
+
+def tick_rule(
+    rule: str, frame: pd.DataFrame, kind: str, max_spread_bps: float
+) -> tuple[int, str] | None:
+    """The count of ``rule`` for tick data, or ``None`` where the bar rule applies as is."""
+    if rule == "schema":
+        return check_schema(frame, kind)
+    if rule == "non_finite":
+        return check_non_finite(frame, kind)
+    if rule == "duplicates":
+        return count_duplicates(frame, kind)[0], ""
+    if rule == "wide_spread":
+        return check_wide_spread(frame, max_spread_bps)
+    if rule == "crossed":
+        return check_crossed(frame)
+    if rule == "negative_size":
+        return check_negative_size(frame)
+    return None

@@ -3,6 +3,7 @@ reads served from a materialized artifact (``settings.artifacts_dir``)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Hashable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,21 @@ if TYPE_CHECKING:
 def cache_key(ctx: ComputeContext | None) -> Hashable:
     """What the cache keys on besides series and range."""
     return None if ctx is None else ctx.key
+
+
+def local_cache_hit(
+    provider: AsyncSeamlessProvider, st: ReadState, interval: Any, key: Hashable
+) -> bool:
+    """Without a coordinator: whether the cache holds the read (``st`` then holds its rows), so
+    storage is not read at all."""
+    dataset = provider._local_dataset(st.series, interval)
+    st.set_dataset(dataset, dataset.settled_until(time.time_ns() // 1_000))
+    cached = provider.cache.get(st.series, st.want, key) if st.hist == st.want else None
+    if cached is None:
+        return False
+    st.frame, st.source, st.local, st.interval = cached, "cache", True, interval
+    st.refresh_local([])
+    return True
 
 
 def with_context(result: SeamlessResult, ctx: ComputeContext | None) -> SeamlessResult:
