@@ -196,24 +196,45 @@ async def test_max_sync_gap_bars_holds_when_the_newest_bar_trails_the_edge(
     assert "by 10 bar(s)" in held.meta.reason
 
 
+class Counting(StorageReader):
+    """The QuestDB reader, counting the ranges it reads."""
+
+    reads: list[TimeRange]
+
+    def read_bars(self, table: str, symbol: str, rng: TimeRange) -> Any:
+        self.reads.append(rng)
+        return super().read_bars(table, symbol, rng)
+
+
+def counting(url: str) -> Counting:
+    reader = Counting(url)
+    object.__setattr__(reader, "reads", [])
+    return reader
+
+
 async def test_repeated_read_without_coordinator_is_served_from_cache_not_storage(
     questdb_url: str, table: str
 ) -> None:
     insert_at(questdb_url, table, "BTC", grid(T0, 60), 10.0, INGESTED)
     async with AsyncSeamlessProvider(local(questdb_url, table, strategy="fail_fast")) as p:
-        reads: list[TimeRange] = []
-
-        class Counting(StorageReader):
-            def read_bars(self, table: str, symbol: str, rng: TimeRange) -> Any:
-                reads.append(rng)
-                return super().read_bars(table, symbol, rng)
-
-        p.storage = Counting(questdb_url)
+        p.storage = reader = counting(questdb_url)
         first = await p.read(T0, T0 + 60 * MIN, node_id="BTC")
         second = await p.read(T0, T0 + 60 * MIN, node_id="BTC")
-        other = await p.read(T0, T0 + 60 * MIN, node_id="BTC", context={"world_id": "w2"})
     assert first.meta.source == "storage" and second.meta.source == "cache"
-    assert len(reads) == 2  # the first read, and the other context's (its own cache key)
-    assert other.meta.source == "storage" and second.frame.equals(first.frame)
+    assert len(reader.reads) == 1 and second.frame.equals(first.frame)
+
+
+async def test_the_cache_keys_on_the_context_and_counts_hits_and_misses(
+    questdb_url: str, table: str
+) -> None:
+    insert_at(questdb_url, table, "BTC", grid(T0, 60), 10.0, INGESTED)
+    async with AsyncSeamlessProvider(local(questdb_url, table, strategy="fail_fast")) as p:
+        p.storage = reader = counting(questdb_url)
+        await p.read(T0, T0 + 60 * MIN, node_id="BTC")
+        again = await p.read(T0, T0 + 60 * MIN, node_id="BTC")
+        other = await p.read(T0, T0 + 60 * MIN, node_id="BTC", context={"world_id": "w2"})
+    assert again.meta.source == "cache" and other.meta.source == "storage"
+    assert len(reader.reads) == 2  # the first read, and the other context's (its own key)
     assert p.cache.stats.hits == 1 and p.cache.stats.misses == 2
+    assert other.meta.context["world_id"] == "w2"
     assert count(questdb_url, table, "BTC") == 60

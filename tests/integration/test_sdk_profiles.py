@@ -65,7 +65,7 @@ async def test_unreachable_coordinator_with_inline_setting_fills_here(
         table=table,
         strategy="auto_backfill",
         on_coordinator_unavailable="inline",
-        sla={"storage_deadline_ms": 1000},
+        sla={"storage_deadline_ms": 5000},
     )
     async with AsyncSeamlessProvider(s, fetcher=SyntheticFetcher()) as p:
         r = await p.read(T0, T0 + 60 * MIN, node_id="BTC")
@@ -86,7 +86,7 @@ async def test_unreachable_coordinator_degrades_by_default(questdb_url: str, tab
         dataset=table,
         table=table,
         strategy="auto_backfill",
-        sla={"storage_deadline_ms": 1000},
+        sla={"storage_deadline_ms": 5000},
     )
     async with AsyncSeamlessProvider(s, fetcher=SyntheticFetcher()) as p:
         r = await p.read(T0, T0 + 60 * MIN, node_id="BTC")
