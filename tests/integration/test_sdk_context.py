@@ -238,3 +238,48 @@ async def test_the_cache_keys_on_the_context_and_counts_hits_and_misses(
     assert p.cache.stats.hits == 1 and p.cache.stats.misses == 2
     assert other.meta.context["world_id"] == "w2"
     assert count(questdb_url, table, "BTC") == 60
+
+
+async def test_rows_written_by_the_sink_carry_the_watermark_as_of_reads_filter_on(
+    questdb_url: str, unique: str
+) -> None:
+    import time
+
+    from seamfill.core.types import Dataset
+    from seamfill.sdk.backfill.sink import QuestDBSink
+    from tests.sdk_support import bars_frame
+
+    name = f"wm_{unique}"
+    ds = Dataset(name=name, table=name, source="synthetic", interval_us=MIN)
+    before = time.time_ns() // 1000
+    try:
+        async with QuestDBSink(questdb_url) as sink:
+            await sink.write(ds, "BTC", bars_frame(grid(T0, 20)))
+            await sink.wait_visible(ds, "BTC", TimeRange(T0, T0 + 20 * MIN), 20)
+        after = time.time_ns() // 1000
+        s = local(questdb_url, name, strategy="partial_fill")
+        async with AsyncSeamlessProvider(s) as p:
+            early = {"execution_domain": "backtest", "as_of": before - 1}
+            late = {"execution_domain": "backtest", "as_of": after}
+            none = await p.read(T0, T0 + 20 * MIN, node_id="BTC", context=early)
+            some = await p.read(T0, T0 + 20 * MIN, node_id="BTC", context=late)
+        assert len(none.frame) == 0 and len(some.frame) == 20
+        assert "as-of fingerprint not verified: no coordinator" in some.meta.reason
+    finally:
+        drop_table(questdb_url, name)
+
+
+async def test_as_of_on_a_table_without_the_watermark_names_the_fix(
+    questdb_url: str, unique: str
+) -> None:
+    from seamfill.core.errors import StorageError
+    from tests.sdk_support import create_bars_table
+
+    name = f"nowm_{unique}"
+    create_bars_table(questdb_url, name)
+    try:
+        async with AsyncSeamlessProvider(local(questdb_url, name)) as p:
+            with pytest.raises(StorageError, match=r"ADD COLUMN ingested_at TIMESTAMP"):
+                await p.read(T0, T0 + 10 * MIN, node_id="BTC", context=BACKTEST)
+    finally:
+        drop_table(questdb_url, name)
