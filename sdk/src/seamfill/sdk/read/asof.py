@@ -16,7 +16,8 @@ How as-of is made true on QuestDB (no best effort):
 
 As-of reads never backfill (a fill would land after the as-of and be invisible to it) and never
 read the live edge. Without a coordinator the watermark still filters, but nothing can be
-compared: the reason says ``as-of fingerprint not verified``.
+compared: the reason says ``as-of fingerprint not verified``. The coordinator keeps the newest
+1,000 fingerprints of a series; a pin older than that is re-made, and the reason says so.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
     from seamfill.sdk.provider import AsyncSeamlessProvider
 
 WATERMARK = "ingested_at"
+KEPT = 1000
+"""Fingerprints the coordinator keeps per series (newest first): how far back a pin is found."""
 
 
 def as_of_query(table: str, symbol: str, rng: TimeRange, as_of_us: int) -> str:
@@ -143,7 +146,9 @@ async def _verify(
         return result
     timeout = st.budget.remaining("total", time.monotonic())
     try:
-        published = await asyncio.wait_for(fleet.client.get_fingerprints(st.series), timeout)
+        published = await asyncio.wait_for(
+            fleet.client.get_fingerprints(st.series, limit=KEPT), timeout
+        )
         pinned = [
             p
             for p in published
@@ -151,6 +156,13 @@ async def _verify(
         ]
         if not pinned:
             await asyncio.wait_for(fleet.publish(fp), timeout)
+            if len(published) >= KEPT:
+                st.note(
+                    f"as-of fingerprint pinned now: the coordinator keeps the newest {KEPT} "
+                    "fingerprints of a series and an older pin may have been dropped"
+                )
+                meta = replace(result.meta, reason=st.reason)
+                return SeamlessResult(result.frame, meta)
             return result
     except (SeamfillError, TimeoutError) as e:
         st.note(f"as-of fingerprint not verified: {type(e).__name__}: {e}")
