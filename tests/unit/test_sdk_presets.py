@@ -54,3 +54,17 @@ def test_an_unknown_preset_names_the_choices() -> None:
         match=r"preset 'ccxt\.questdb' is not one of strict, tolerant, ccxt\.questdb\.ohlcv",
     ):
         SeamlessSettings.from_preset("ccxt.questdb")
+
+
+def test_the_environment_names_a_preset_and_the_new_settings() -> None:
+    env = {
+        "SEAMFILL_PRESET": "ccxt.questdb.ohlcv",
+        "SEAMFILL_PROFILE": "dev",
+        "SEAMFILL_CACHE_TTL_MS": "60000",
+        "SEAMFILL_ON_COORDINATOR_UNAVAILABLE": "inline",
+    }
+    s = SeamlessSettings.from_env(env)
+    assert (s.fetcher, s.profile, s.cache_ttl_ms) == ("ccxt", "dev", 60000)
+    assert s.on_coordinator_unavailable == "inline"
+    with pytest.raises(ConfigError, match="profile = 'staging' is not one of default, dev, prod"):
+        SeamlessSettings.from_env({"SEAMFILL_PROFILE": "staging"})

@@ -369,6 +369,8 @@ def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
         sla["on_breach"] = env["SEAMFILL_SLA_ON_BREACH"]
     if sla:
         out["sla"] = sla
+    if env.get("SEAMFILL_PRESET"):
+        out["preset"] = env["SEAMFILL_PRESET"]
     if env.get("SEAMFILL_CONFORMANCE_PRESET"):
         out["conformance"] = {"preset": env["SEAMFILL_CONFORMANCE_PRESET"]}
     return out
