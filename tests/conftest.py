@@ -21,6 +21,12 @@ pytest_plugins = ["tests.coordinator_fixtures"]
 REDIS_URL = os.environ.get("SEAMFILL_REDIS_URL", "redis://127.0.0.1:6379/0")
 QUESTDB_URL = os.environ.get("SEAMFILL_QUESTDB_URL", "http://127.0.0.1:9000")
 QUESTDB_DSN = os.environ.get("SEAMFILL_QUESTDB_DSN", "postgresql://admin:quest@127.0.0.1:8812/qdb")
+# A second QuestDB with the server's stock connection limits (2 concurrent /exp exports on a
+# 2-core machine), which `make services` also starts: reads must hold up against it too.
+STOCK_QUESTDB_URL = os.environ.get("SEAMFILL_STOCK_QUESTDB_URL", "http://127.0.0.1:9200")
+STOCK_QUESTDB_DSN = os.environ.get(
+    "SEAMFILL_STOCK_QUESTDB_DSN", "postgresql://admin:quest@127.0.0.1:9012/qdb"
+)
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -57,6 +63,14 @@ def questdb_url() -> str:
 def questdb_dsn() -> str:
     _need(QUESTDB_DSN, 8812, "QuestDB (PGWire)")
     return QUESTDB_DSN
+
+
+@pytest.fixture
+def stock_questdb() -> tuple[str, str]:
+    """(HTTP URL, PGWire DSN) of the QuestDB with stock connection limits."""
+    _need(STOCK_QUESTDB_URL, 9200, "QuestDB with stock limits (HTTP)")
+    _need(STOCK_QUESTDB_DSN, 9012, "QuestDB with stock limits (PGWire)")
+    return STOCK_QUESTDB_URL, STOCK_QUESTDB_DSN
 
 
 @pytest.fixture

@@ -44,3 +44,19 @@ def test_mapping_presets_and_unknown_keys() -> None:
         SLAPolicy.from_mapping({"total_ms": 5})
     with pytest.raises(ConfigError, match="not one of strict, tolerant"):
         SLAPolicy.preset("relaxed")
+
+
+def test_cutoff_names_the_deadline_that_fires_first_when_the_wait_starts() -> None:
+    b = Budget(SLAPolicy(total_deadline_ms=1000, backfill_deadline_ms=500), started=0.0)
+    assert b.cutoff("backfill", 0.01) == (0.5, "backfill")
+    # The same question after the wait would wrongly answer "total".
+    assert b.binding_stage("backfill", 0.51) == "total"
+    assert b.cutoff("backfill", 0.6) == (pytest.approx(0.4), "total")
+
+
+def test_cutoff_keeps_a_reserve_of_the_total_for_the_steps_after_the_wait() -> None:
+    b = Budget(SLAPolicy(total_deadline_ms=200), started=0.0)
+    timeout, stage = b.cutoff("backfill", 0.0, reserve=0.1)
+    assert stage == "total" and timeout == pytest.approx(0.1)
+    unbounded = Budget(SLAPolicy(total_deadline_ms=None, backfill_deadline_ms=None), started=0.0)
+    assert unbounded.cutoff("backfill", 5.0, reserve=1.0) == (None, "backfill")

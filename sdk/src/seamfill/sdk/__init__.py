@@ -56,7 +56,9 @@ _EXPORTS: dict[str, str] = {
     "Series": "seamfill.core.types",
     "Severity": "seamfill.sdk.quality.conformance",
     "StorageError": "seamfill.core.errors",
+    "StorageSaturated": "seamfill.core.errors",
     "Strategy": "seamfill.sdk.settings",
+    "StreamInput": "seamfill.sdk.read.stream",
     "SyntheticFetcher": "seamfill.sdk.backfill.fetchers",
     "TimeRange": "seamfill.core.types",
     "open_provider": "seamfill.sdk.memory",
@@ -103,7 +105,9 @@ __all__ = [
     "Series",
     "Severity",
     "StorageError",
+    "StorageSaturated",
     "Strategy",
+    "StreamInput",
     "SyntheticFetcher",
     "TimeRange",
     "open_provider",
@@ -136,6 +140,7 @@ if TYPE_CHECKING:
         SeamfillError,
         SeamlessSLAExceeded,
         StorageError,
+        StorageSaturated,
     )
     from seamfill.core.types import Coverage, Dataset, Fingerprint, Series, TimeRange
     from seamfill.sdk._sync import SeamlessProvider
@@ -154,6 +159,7 @@ if TYPE_CHECKING:
     from seamfill.sdk.quality.conformance import ConformancePipeline, ConformanceReport, Severity
     from seamfill.sdk.read.artifacts import Artifact, ArtifactRegistry
     from seamfill.sdk.read.live import LiveFetcher
+    from seamfill.sdk.read.stream import StreamInput
     from seamfill.sdk.result import SeamlessMeta, SeamlessResult
     from seamfill.sdk.settings import SeamlessSettings, Strategy
     from seamfill.sdk.sla import HoldMode, OnBreach, SLAPolicy

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
-
-import pandas as pd
 
 from seamfill.core.types import Coverage
 from seamfill.sdk.client._portal import Portal
@@ -59,12 +58,41 @@ class SeamlessProvider:
         )
 
     def fetch(
-        self, start: Any, end: Any, *, node_id: str, interval: Any = None, context: Any = None
-    ) -> pd.DataFrame:
+        self,
+        start: Any,
+        end: Any,
+        *,
+        node_id: str,
+        interval: Any = None,
+        output: str = "pandas",
+        context: Any = None,
+    ) -> Any:
         """See :meth:`AsyncSeamlessProvider.fetch`."""
         return self._portal.call(
-            self.aio.fetch, start, end, node_id=node_id, interval=interval, context=context
+            self.aio.fetch,
+            start,
+            end,
+            node_id=node_id,
+            interval=interval,
+            output=output,
+            context=context,
         )
+
+    def iter_batches(
+        self,
+        start: Any,
+        end: Any,
+        *,
+        node_id: str,
+        interval: Any = None,
+        batch_rows: int = 100_000,
+        output: str = "arrow",
+    ) -> Iterator[Any]:
+        """See :meth:`AsyncSeamlessProvider.iter_batches`; a plain iterator."""
+        agen = self.aio.iter_batches(
+            start, end, node_id=node_id, interval=interval, batch_rows=batch_rows, output=output
+        )
+        return self._portal.iterate(agen)
 
     def coverage(
         self, start: Any = None, end: Any = None, *, node_id: str, interval: Any = None

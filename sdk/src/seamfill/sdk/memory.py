@@ -27,6 +27,7 @@ from seamfill.core.errors import InvalidArgument
 from seamfill.core.logs import log_event
 from seamfill.core.types import TimeRange
 from seamfill.sdk._sync import SeamlessProvider
+from seamfill.sdk.read._export import ReadPath
 from seamfill.sdk.read._steps import local_dataset
 from seamfill.sdk.read.storage import coerce_bars, empty_bars
 from seamfill.sdk.settings import SeamlessSettings, Strategy
@@ -50,6 +51,22 @@ class MemoryStorage:
             both = frame if old is None else pd.concat([old, frame], ignore_index=True)
             both = both.drop_duplicates(subset=["ts"], keep="last").sort_values("ts")
             self._frames[(table, symbol)] = both.reset_index(drop=True)
+
+    def read(
+        self,
+        table: str,
+        symbol: str,
+        rng: TimeRange,
+        *,
+        rows_hint: int = 0,
+        deadline: float | None = None,
+        frame: bool = True,
+    ) -> tuple[pd.DataFrame, ReadPath]:
+        """The read path's storage call (see :class:`~seamfill.sdk.read._export.BarExporter`)."""
+        return self.read_bars(table, symbol, rng), ReadPath("memory")
+
+    def close(self) -> None:
+        """Nothing to close."""
 
     def read_bars(self, table: str, symbol: str, rng: TimeRange) -> pd.DataFrame:
         with self._lock:
@@ -79,7 +96,9 @@ class InMemoryProvider(SeamlessProvider):
         base = replace(base, coordinator_url=None, profile="dev", artifacts_dir=None)
         super().__init__(base, live_fetcher=live_fetcher)
         self.memory = MemoryStorage()
+        self.aio.exporter.close()
         self.aio.storage = self.memory  # type: ignore[assignment]
+        self.aio.exporter = self.memory  # type: ignore[assignment]
 
     def register_frame(
         self, node_id: str, frame: pd.DataFrame, *, time_unit: str | None = None

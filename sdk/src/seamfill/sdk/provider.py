@@ -40,6 +40,7 @@ from seamfill.sdk.metrics import (
 from seamfill.sdk.read import holds
 from seamfill.sdk.read._context import cache_key, local_cache_hit, serve_artifact, with_context
 from seamfill.sdk.read._steps import ReadState, finish, local_dataset, read_live, resolve_series
+from seamfill.sdk.read._storage_stage import check_fetch_budget, make_exporter, read_storage
 from seamfill.sdk.read.asof import read_as_of
 from seamfill.sdk.read.cache import ReadCache
 from seamfill.sdk.read.storage import StorageReader
@@ -75,6 +76,7 @@ class AsyncSeamlessProvider:
         self.storage = StorageReader.from_url(
             self.settings.storage_url, timeout_s=_seconds(self.settings.sla.storage_deadline_ms)
         )
+        self.exporter = make_exporter(self.settings, self.storage)
         ttl = self.settings.cache_ttl_ms
         self.cache = ReadCache(self.settings.cache_bytes, ttl_s=None if ttl is None else ttl / 1000)
         self.inline = InlineBackfill(fetcher, self.settings.storage_url) if fetcher else None
@@ -91,12 +93,52 @@ class AsyncSeamlessProvider:
     # -- the drop-in surface ---------------------------------------------------------------
 
     async def fetch(
-        self, start: Any, end: Any, *, node_id: str, interval: Any = None, context: Any = None
-    ) -> pd.DataFrame:
+        self,
+        start: Any,
+        end: Any,
+        *,
+        node_id: str,
+        interval: Any = None,
+        output: str = "pandas",
+        context: Any = None,
+    ) -> Any:
         """Bars of ``node_id`` (``dataset/symbol`` or a symbol of the default dataset) with
-        ``start <= ts < end``; metadata in ``frame.attrs["seamless"]``."""
+        ``start <= ts < end``; metadata in ``frame.attrs["seamless"]``.
+
+        ``output``: ``pandas`` (default), ``arrow`` (a ``pyarrow.Table``, metadata as JSON in its
+        schema metadata) or ``polars`` (the ``polars`` extra; metadata via :meth:`read`).
+        ``context``: the execution context (see :meth:`read`).
+        """
+        from seamfill.sdk.formats import check_output
+
+        check_output(output)
         result = await self.read(start, end, node_id=node_id, interval=interval, context=context)
-        return result.to_frame()
+        return result.data(output)
+
+    def iter_batches(
+        self,
+        start: Any,
+        end: Any,
+        *,
+        node_id: str,
+        interval: Any = None,
+        batch_rows: int = 100_000,
+        output: str = "arrow",
+    ) -> Any:
+        """The covered bars of a range of any size as an async iterator of bounded pieces.
+
+        See :func:`seamfill.sdk.read.batches.iter_batches`."""
+        from seamfill.sdk.read.batches import iter_batches
+
+        return iter_batches(
+            self,
+            start,
+            end,
+            node_id=node_id,
+            interval=interval,
+            batch_rows=batch_rows,
+            output=output,
+        )
 
     async def coverage(
         self, start: Any = None, end: Any = None, *, node_id: str, interval: Any = None
@@ -186,10 +228,11 @@ class AsyncSeamlessProvider:
         if local and local_cache_hit(self, st, interval, key):
             return await finish(self, st)
         await self._plan(st, interval)
+        check_fetch_budget(st)  # before any backfill: a range too large to fetch is not filled
         looked = local or st.hist != st.want
         cached = None if looked else self.cache.get(st.series, st.want, key)
         if cached is not None and not st.degraded:
-            st.frame, st.source = cached, "cache"
+            st.frame, st.source, st.storage_path = cached, "cache", "cache"
             return await finish(self, st)
         if st.gaps:
             await self._handle_gaps(st)
@@ -223,16 +266,38 @@ class AsyncSeamlessProvider:
             )
         if st.degraded and not self._inline_when_away(st):
             return
+        if st.strategy is Strategy.PARTIAL_FILL:
+            await self._backfill_or_degrade(st, wait=False)
+            return
+        # When the total, not the backfill deadline, will end the wait of a read that downgrades,
+        # the covered part is read while it waits: at the deadline it is in hand, not still to do.
+        prefetch = None
+        if not self._must_raise(st) and self._wait_cutoff(st, time.monotonic())[1] == "total":
+            prefetch = asyncio.ensure_future(self._storage(st))
         try:
-            if st.strategy is Strategy.PARTIAL_FILL:
-                await self._backfill(st, wait=False)
+            filled = await self._backfill_or_degrade(st, wait=True)
+            if filled is None:
                 return
-            filled = await self._backfill(st, wait=True)
+            if not filled:
+                await self._after_deadline(st, prefetch)
+                prefetch = None
+                return
+        finally:
+            if prefetch is not None:
+                prefetch.cancel()
+                await asyncio.gather(prefetch, return_exceptions=True)
+        st.frame = None  # stale: re-read after the fill
+        await self._plan(st, st.interval)
+
+    async def _backfill_or_degrade(self, st: ReadState, *, wait: bool) -> bool | None:
+        """:meth:`_backfill`, or ``None`` when the fill could not be done (the read degraded)."""
+        try:
+            return await self._backfill(st, wait=wait)
         except CoordinatorUnavailable as e:
             # Asked about coverage a moment ago, gone now: serve what storage has, say so.
             st.degraded = True
             st.downgrade("backfill", f"coordinator unavailable while filling gaps: {e}")
-            return
+            return None
         except (FetchError, StorageError) as e:
             # The fill itself failed (upstream error, dead-lettered chunks, a write that did not
             # become visible): SEAMLESS serves what is there and says why; others raise.
@@ -241,12 +306,11 @@ class AsyncSeamlessProvider:
             st.downgrade("backfill", f"backfill failed: {e}")
             st.frame = None
             await self._plan(st, st.interval)
-            return
-        if filled:
-            st.frame = None  # stale: re-read after the fill
-            await self._plan(st, st.interval)
-            return
-        stage = st.budget.binding_stage("backfill", time.monotonic())
+            return None
+
+    async def _after_deadline(self, st: ReadState, prefetch: asyncio.Future[Any] | None) -> None:
+        """The gaps were not filled in time: raise, or downgrade to what is covered."""
+        stage = st.backfill_stage
         if self._must_raise(st):
             self._exceeded(stage, st)
             raise SeamlessSLAExceeded(
@@ -264,6 +328,14 @@ class AsyncSeamlessProvider:
             gaps=len(st.gaps),
             job=st.job_id,
         )
+        if prefetch is not None:
+            frame = await prefetch
+            ts = frame["ts"].astype("int64")
+            keep = ts < 0  # all False
+            for r in st.covered:
+                keep |= (ts >= r.start_us) & (ts < r.end_us)
+            st.frame = frame[keep].reset_index(drop=True)
+            return
         st.frame = None
         await self._plan(st, st.interval)
 
@@ -271,6 +343,12 @@ class AsyncSeamlessProvider:
         from seamfill.sdk.backfill._profile import inline_when_away
 
         return inline_when_away(self.settings, self.inline is not None, st)
+
+    def _wait_cutoff(self, st: ReadState, now: float) -> tuple[float | None, str]:
+        # A read that downgrades at the deadline keeps part of the total back for finishing what
+        # is covered once the wait ends; one that raises may wait until the total's end.
+        reserve = 0.0 if self._must_raise(st) else max(0.1, 3 * (now - st.budget.started))
+        return st.budget.cutoff("backfill", now, reserve)
 
     def _must_raise(self, st: ReadState) -> bool:
         on = self.settings.sla.on_breach
@@ -341,26 +419,13 @@ class AsyncSeamlessProvider:
         st.downgrade("coverage", reason)
 
     async def _storage(self, st: ReadState) -> pd.DataFrame:
-        timeout = st.budget.remaining("storage", time.monotonic())
-        with st.timed("storage"):
-            try:
-                return await asyncio.wait_for(
-                    asyncio.to_thread(
-                        self.storage.read_bars, st.dataset.table, st.series.symbol, st.hist
-                    ),
-                    timeout,
-                )
-            except TimeoutError:
-                stage = st.budget.binding_stage("storage", time.monotonic())
-                self._exceeded(stage, st)
-                raise SeamlessSLAExceeded(
-                    stage, f"reading {st.series} from QuestDB passed the {stage} deadline"
-                ) from None
+        return await read_storage(self.exporter, st, self._exceeded)
 
     async def _backfill(self, st: ReadState, *, wait: bool) -> bool:
         """Ask for the gaps to be filled; with ``wait``, whether they were within the deadline."""
-        timeout = st.budget.remaining("backfill", time.monotonic()) if wait else 0.0
         started = time.monotonic()
+        cutoff, st.backfill_stage = self._wait_cutoff(st, started)
+        until = None if cutoff is None else started + cutoff
         with st.timed("backfill"):
             if st.local:
                 if self.inline is None:
@@ -369,7 +434,7 @@ class AsyncSeamlessProvider:
                 tasks = self.inline.start(st.series, list(st.gaps), st.dataset)
                 if not wait:
                     return False
-                return await self.inline.wait(tasks, timeout, st.dataset)
+                return await self.inline.wait(tasks, _left(until), st.dataset)
             fleet = await self._fleet_backend()
             rpc_timeout = st.budget.remaining("storage", time.monotonic())
             try:
@@ -381,7 +446,7 @@ class AsyncSeamlessProvider:
             if not wait or not st.job_id:
                 return not st.job_id
             try:
-                return bool(await fleet.wait(st.job_id, st, timeout, self.fetcher))
+                return bool(await fleet.wait(st.job_id, st, _left(until), self.fetcher))
             finally:
                 BACKFILL_WAIT_MS.labels(st.dataset.name).observe(
                     (time.monotonic() - started) * 1000
@@ -414,6 +479,7 @@ class AsyncSeamlessProvider:
         if self._fleet is not None:
             await self._fleet.aclose()
             self._fleet = None
+        self.exporter.close()
 
     async def check_profile(self) -> None:
         """With ``profile: prod``, raise :class:`CoordinatorUnavailable` unless the coordinator
@@ -431,6 +497,10 @@ class AsyncSeamlessProvider:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _left(until: float | None) -> float | None:
+    return None if until is None else max(0.0, until - time.monotonic())
 
 
 def _seconds(ms: int | None) -> float:

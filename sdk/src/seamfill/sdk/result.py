@@ -50,6 +50,10 @@ class SeamlessMeta:
     """The execution context of the read (``world_id``, ``execution_domain``, ``as_of_us``)."""
     artifact: str = ""
     """The artifact directory the rows were served from, when ``source`` is ``artifact``."""
+    storage_path: str = ""
+    """How storage was read: ``http`` (``/exp`` Parquet), ``pgwire``, ``cache``, or ``""``."""
+    storage_retries: int = 0
+    """Attempts QuestDB turned away as busy (429/503, refused) before the read got through."""
 
     @property
     def complete(self) -> bool:
@@ -84,6 +88,8 @@ class SeamlessMeta:
             "breaches": list(self.breaches),
             "context": dict(self.context),
             "artifact": self.artifact,
+            "storage_path": self.storage_path,
+            "storage_retries": self.storage_retries,
         }
 
 
@@ -98,3 +104,26 @@ class SeamlessResult:
         """The frame with the metadata in ``frame.attrs["seamless"]``."""
         self.frame.attrs["seamless"] = self.meta
         return self.frame
+
+    def to_arrow(self) -> Any:
+        """The rows as a ``pyarrow.Table``; the metadata as JSON in its schema metadata
+        (``seamless`` key, :func:`seamfill.sdk.formats.meta_of_arrow` reads it back)."""
+        from seamfill.sdk.formats import frame_to_arrow
+
+        return frame_to_arrow(self.frame, self.meta.to_dict())
+
+    def to_polars(self) -> Any:
+        """The rows as a ``polars.DataFrame`` (needs the ``polars`` extra); metadata in ``meta``."""
+        from seamfill.sdk.formats import check_output, frame_to_polars
+
+        check_output("polars")
+        return frame_to_polars(self.frame)
+
+    def data(self, output: str = "pandas") -> Any:
+        """The rows in ``output`` shape: ``pandas`` (with ``attrs``), ``arrow`` or ``polars``."""
+        from seamfill.sdk.formats import check_output
+
+        shape = check_output(output)
+        if shape == "arrow":
+            return self.to_arrow()
+        return self.to_polars() if shape == "polars" else self.to_frame()

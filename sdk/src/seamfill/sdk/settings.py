@@ -133,6 +133,18 @@ class SeamlessSettings:
     artifacts_dir: str | None = None
     """A directory of materialized artifacts (``seamfill materialize``) that reads are served
     from when one holds the series, range and as-of asked for."""
+    max_concurrent_exports: int = 2
+    """Concurrent ``/exp`` exports this process sends to one QuestDB (QuestDB's own default cap
+    is 2 on a 2-core host); further reads queue here, or go over PGWire when small."""
+    pgwire_max_rows: int = 20_000
+    """Reads of at most this many bars go over PGWire when HTTP export is saturated; larger ones
+    wait for HTTP. PGWire (binary, a Python object per value) measured 0.9-1.5x the time of /exp
+    Parquet at 1k bars, 3x at 10k and 6-12x from 100k (``make bench``, sdk_read ``paths``),
+    while a saturated export frees within a backoff of tens of ms. 0 never uses PGWire."""
+    max_fetch_rows: int = 20_000_000
+    """A ``fetch`` of a range that may hold more bars fails early: read it with ``iter_batches``."""
+    max_fetch_bytes: int = 2 * 1024 * 1024 * 1024
+    """The same budget in frame bytes (48 per bar)."""
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -151,8 +163,11 @@ class SeamlessSettings:
                 "give QuestDB's HTTP endpoint, e.g. http://127.0.0.1:9000"
             )
         self._check_profile()
-        if self.cache_bytes < 0 or self.settle_ms < 0:
-            raise ConfigError("cache_bytes and settle_ms must be >= 0")
+        if self.cache_bytes < 0 or self.settle_ms < 0 or self.pgwire_max_rows < 0:
+            raise ConfigError("cache_bytes, settle_ms and pgwire_max_rows must be >= 0")
+        for key in ("max_concurrent_exports", "max_fetch_rows", "max_fetch_bytes"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} = {getattr(self, key)!r} must be a positive integer")
 
     def _check_profile(self) -> None:
         if self.profile not in PROFILES:
@@ -219,6 +234,15 @@ class SeamlessSettings:
             host = urlparse(self.questdb_dsn).hostname or "127.0.0.1"
             return f"http://{host}:9000"
         return self.questdb_url
+
+    @property
+    def pgwire_dsn(self) -> str:
+        """The PGWire DSN reads fall back to: ``questdb_dsn``, else QuestDB's default on the
+        storage host (port 8812, the stock admin user)."""
+        if self.questdb_dsn:
+            return self.questdb_dsn
+        host = urlparse(self.storage_url).hostname or "127.0.0.1"
+        return f"postgresql://admin:quest@{host}:8812/qdb"
 
     @property
     def conformance_pipeline(self) -> ConformancePipeline:

@@ -170,6 +170,22 @@ class Budget:
             return left
         return own if left is None else min(own, left)
 
+    def cutoff(self, stage: str, now: float, reserve: float = 0.0) -> tuple[float | None, str]:
+        """The time ``stage`` may wait from ``now`` and the deadline that will end it.
+
+        ``reserve`` seconds of the total are kept back for the steps after the wait (e.g. reading
+        the covered part when the wait ends). Asked when the wait starts: after it, less of the
+        total is left and the total would look binding though the stage's own deadline fired.
+        """
+        own = self.policy.deadline_s(stage)
+        left = self.total_left(now)
+        if left is None:
+            return own, stage
+        room = max(0.0, left - reserve)
+        if own is not None and own <= room:
+            return own, stage
+        return room, "total"
+
     def binding_stage(self, stage: str, now: float) -> str:
         """Which deadline would cut ``stage`` off now: the stage's own or the total's."""
         own = self.policy.deadline_s(stage)

@@ -95,6 +95,10 @@ class StorageError(SeamfillError):
     grpc_code = "UNAVAILABLE"
 
 
+class StorageSaturated(StorageError):
+    """QuestDB kept turning reads away for load (429/503, refused) until the deadline."""
+
+
 class SchemaMismatch(StorageError):
     """The existing table's schema does not match what the dataset writes (terminal)."""
 

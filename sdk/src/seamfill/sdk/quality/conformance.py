@@ -137,6 +137,8 @@ def sorted_unique(ts: np.ndarray[Any, np.dtype[np.int64]]) -> np.ndarray[Any, An
     if (step < 0).any():
         ts = np.sort(ts)
         step = np.diff(ts)
+    if step.all():  # no duplicates (the usual case): no copy of the column
+        return ts
     return ts[np.concatenate(([True], step != 0))]
 
 
@@ -186,18 +188,28 @@ def check_gaps(frame: pd.DataFrame, interval_us: int) -> tuple[int, str]:
 def check_ohlc(frame: pd.DataFrame, interval_us: int) -> tuple[int, str]:
     if not all(c in frame.columns for c in PRICE_COLUMNS):
         return 0, ""
-    o, h, lo, c, v = (frame[n].to_numpy(dtype=np.float64, na_value=np.nan) for n in PRICE_COLUMNS)
+    o, h, lo, c, v = (_floats(frame[n]) for n in PRICE_COLUMNS)
     with np.errstate(invalid="ignore"):
         bad = (lo > np.minimum(o, c)) | (h < np.maximum(o, c)) | (lo > h) | (v < 0)
     return int(np.count_nonzero(bad)), ""
+
+
+def _floats(col: pd.Series) -> np.ndarray[Any, Any]:
+    """The column as float64 values, NaN for missing; a view when it is float64 already."""
+    if col.dtype == np.float64:
+        return np.asarray(col.to_numpy())
+    return np.asarray(col.to_numpy(dtype=np.float64, na_value=np.nan))
 
 
 def check_non_finite(frame: pd.DataFrame, interval_us: int) -> tuple[int, str]:
     cols = [c for c in PRICE_COLUMNS if c in frame.columns]
     if not cols:
         return 0, ""
-    values = frame[cols].to_numpy(dtype=np.float64, na_value=np.nan)
-    return int(np.count_nonzero(~np.isfinite(values).all(axis=1))), ""
+    # One column at a time: a 2-D copy of every price would cost most of the frame again.
+    bad = np.zeros(len(frame), dtype=bool)
+    for col in cols:
+        bad |= ~np.isfinite(_floats(frame[col]))
+    return int(np.count_nonzero(bad)), ""
 
 
 CHECKS: dict[str, Callable[[pd.DataFrame, int], tuple[int, str]]] = {

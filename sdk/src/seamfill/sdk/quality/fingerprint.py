@@ -22,19 +22,18 @@ SCHEME = b"seamfill-fp-v1"
 _CANON_NAN = np.float64(np.nan)
 
 
-def _column_bytes(col: pd.Series) -> bytes:
+def _column_bytes(col: pd.Series) -> Any:
+    """The column's canonical encoding, as bytes or a C-contiguous array (hashed as its bytes,
+    without a second copy of the column)."""
     if pd.api.types.is_datetime64_any_dtype(col.dtype):
-        values = np.asarray(col.dt.as_unit("us").astype("int64"), dtype="<i8")
-        return values.tobytes()
+        return np.ascontiguousarray(col.dt.as_unit("us").astype("int64"), dtype="<i8")
     if pd.api.types.is_integer_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
-        ints: bytes = np.asarray(col, dtype="<i8").tobytes()
-        return ints
+        return np.ascontiguousarray(col, dtype="<i8")
     if pd.api.types.is_numeric_dtype(col.dtype):
         values = col.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
         values[np.isnan(values)] = _CANON_NAN
         values += 0.0  # -0.0 + 0.0 == +0.0: one encoding for zero
-        floats: bytes = values.astype("<f8").tobytes()
-        return floats
+        return np.ascontiguousarray(values, dtype="<f8")
     parts = []
     for text in col.astype(str).tolist():
         raw = text.encode("utf-8")

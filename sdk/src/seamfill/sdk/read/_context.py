@@ -38,6 +38,7 @@ def local_cache_hit(
     if cached is None:
         return False
     st.frame, st.source, st.local, st.interval = cached, "cache", True, interval
+    st.storage_path = "cache"
     st.refresh_local([])
     return True
 

@@ -68,6 +68,10 @@ class ReadState:
     interval: Any = None
     """The interval the caller gave (``None``: the dataset's own)."""
     timings_ms: dict[str, float] = field(default_factory=dict)
+    storage_path: str = ""
+    storage_retries: int = 0
+    backfill_stage: str = "backfill"
+    """The deadline that ends the backfill wait, fixed when the wait starts."""
 
     @classmethod
     def begin(
@@ -133,14 +137,13 @@ async def read_live(provider: AsyncSeamlessProvider, st: ReadState) -> None:
     edge = TimeRange(st.hist.end_us, st.want.end_us)
     if edge.empty or provider.live_fetcher is None:
         return
-    timeout = st.budget.remaining("live", time.monotonic())
+    timeout, stage = st.budget.cutoff("live", time.monotonic())
     with st.timed("live"):
         try:
             raw = await asyncio.wait_for(
                 call_fetch(provider.live_fetcher, st.series, edge, st.dataset), timeout
             )
         except TimeoutError:
-            stage = st.budget.binding_stage("live", time.monotonic())
             if provider._must_raise(st):
                 provider._exceeded(stage, st)
                 raise SeamlessSLAExceeded(
@@ -218,6 +221,8 @@ async def finish(provider: AsyncSeamlessProvider, st: ReadState) -> SeamlessResu
         conformance=report,
         fingerprint=fp,
         timings_ms=dict(st.timings_ms),
+        storage_path=st.storage_path,
+        storage_retries=st.storage_retries,
     )
     return SeamlessResult(frame, meta)
 

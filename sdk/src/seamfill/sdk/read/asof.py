@@ -23,13 +23,20 @@ compared: the reason says ``as-of fingerprint not verified``. The coordinator ke
 from __future__ import annotations
 
 import asyncio
+import functools
+import random
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from seamfill.core.errors import CoordinatorUnavailable, SeamfillError, StorageError
+from seamfill.core.errors import (
+    CoordinatorUnavailable,
+    SeamfillError,
+    StorageError,
+    StorageSaturated,
+)
 from seamfill.core.timeconv import us_to_iso
 from seamfill.core.types import Dataset, Fingerprint, TimeRange
 from seamfill.sdk.context import ComputeContext
@@ -68,15 +75,48 @@ def as_of_query(table: str, symbol: str, rng: TimeRange, as_of_us: int) -> str:
     )
 
 
+def _busy(e: StorageError) -> bool:
+    text = str(e)
+    return any(f"answered {code}" in text for code in (429, 503)) or "cannot be reached" in text
+
+
+def _export(reader: StorageReader, query: str, slots: Any, deadline: float | None) -> bytes:
+    """``/exp`` of ``query`` in one of the process's export slots, busy answers retried with
+    jittered backoff until ``deadline`` (a monotonic instant)."""
+    attempt = 0
+    while True:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if slots is not None and not slots.acquire(timeout=30.0 if left is None else left):
+            raise StorageSaturated("no export slot came free for an as-of read")
+        try:
+            return reader._request("exp", {"query": query, "fmt": "parquet"})
+        except StorageError as e:
+            pause = random.uniform(0, min(0.5, 0.02 * 2**attempt))
+            if not _busy(e) or (deadline is not None and time.monotonic() + pause > deadline):
+                raise
+        finally:
+            if slots is not None:
+                slots.release()
+        attempt += 1
+        time.sleep(pause)
+
+
 def read_bars_as_of(
-    reader: StorageReader, table: str, symbol: str, rng: TimeRange, as_of_us: int
+    reader: StorageReader,
+    table: str,
+    symbol: str,
+    rng: TimeRange,
+    as_of_us: int,
+    *,
+    slots: Any = None,
+    deadline: float | None = None,
 ) -> pd.DataFrame:
     """Rows of ``symbol`` in ``rng`` ingested by ``as_of_us``, ordered by ts."""
     if rng.empty:
         return empty_bars(symbol)
     query = as_of_query(table, symbol, rng, as_of_us)
     try:
-        body = reader._request("exp", {"query": query, "fmt": "parquet"})
+        body = _export(reader, query, slots, deadline)
     except StorageError as e:
         if _table_missing(e):
             return empty_bars(symbol)
@@ -102,13 +142,25 @@ async def read_as_of(
     now_us = time.time_ns() // 1_000
     st.set_dataset(dataset, min(dataset.settled_until(now_us), dataset.settled_until(as_of)))
     timeout = st.budget.remaining("storage", time.monotonic())
+    deadline = None if timeout is None else time.monotonic() + timeout
+    slots = getattr(getattr(provider, "exporter", None), "slots", None)
     with st.timed("storage"):
         st.frame = await asyncio.wait_for(
             asyncio.to_thread(
-                read_bars_as_of, provider.storage, dataset.table, st.series.symbol, st.hist, as_of
+                functools.partial(
+                    read_bars_as_of,
+                    provider.storage,
+                    dataset.table,
+                    st.series.symbol,
+                    st.hist,
+                    as_of,
+                    slots=slots,
+                    deadline=deadline,
+                )
             ),
             timeout,
         )
+    st.storage_path = "http"
     st.local = True  # coverage is what was there by the as-of; finish() publishes nothing
     st.refresh_local([])
     result = await finish(provider, st)
