@@ -35,6 +35,7 @@ def test_presets_config_map_can_be_turned_off() -> None:
 
 def test_every_shipped_preset_loads_with_the_sdk() -> None:
     from seamfill.sdk.quality.conformance import ConformancePipeline
+    from seamfill.sdk.settings import SeamlessSettings
     from seamfill.sdk.sla import SLAPolicy
 
     extra = "presets.extra.live\\.yaml.sla.preset=tolerant"
@@ -46,7 +47,9 @@ def test_every_shipped_preset_loads_with_the_sdk() -> None:
     assert len(data) >= 3
     for name, text in data.items():
         preset = yaml.safe_load(text)
-        assert set(preset) <= {"sla", "conformance"}, name
+        assert set(preset) <= {"seamless", "sla", "conformance"}, name
+        if "seamless" in preset:
+            SeamlessSettings.from_mapping(preset["seamless"], where=f"{name}: seamless")
         if "sla" in preset:
             SLAPolicy.from_mapping(preset["sla"], where=f"{name}: sla")
         if "conformance" in preset:

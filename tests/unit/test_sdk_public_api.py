@@ -20,6 +20,10 @@ API_MODULES = (
     "seamfill.sdk.compat",
     "seamfill.sdk.read.live",
     "seamfill.sdk.quality.fingerprint",
+    "seamfill.sdk.context",
+    "seamfill.sdk.memory",
+    "seamfill.sdk.materialize",
+    "seamfill.sdk.read.artifacts",
 )
 
 # What ``seamfill.sdk`` exported before its modules moved into subpackages; users import these

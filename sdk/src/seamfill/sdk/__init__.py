@@ -16,7 +16,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
+    "Artifact": "seamfill.sdk.read.artifacts",
+    "ArtifactRegistry": "seamfill.sdk.read.artifacts",
     "AsyncSeamlessProvider": "seamfill.sdk.provider",
+    "ComputeContext": "seamfill.sdk.context",
     "ConfigError": "seamfill.core.errors",
     "ConformanceError": "seamfill.core.errors",
     "ConformancePipeline": "seamfill.sdk.quality.conformance",
@@ -27,15 +30,20 @@ _EXPORTS: dict[str, str] = {
     "DataFetcher": "seamfill.sdk.compat",
     "Dataset": "seamfill.core.types",
     "EnhancedQuestDBProvider": "seamfill.sdk.compat",
+    "ExecutionDomain": "seamfill.sdk.context",
     "FetchError": "seamfill.core.errors",
     "Fetcher": "seamfill.sdk.backfill.fetchers",
     "Fingerprint": "seamfill.core.types",
     "HistoryProvider": "seamfill.sdk.compat",
+    "HoldMode": "seamfill.sdk.sla",
+    "InMemoryProvider": "seamfill.sdk.memory",
     "InvalidArgument": "seamfill.core.errors",
     "InvalidRange": "seamfill.core.errors",
     "InvalidSeries": "seamfill.core.errors",
     "LiveDataFeed": "seamfill.sdk.compat",
     "LiveFetcher": "seamfill.sdk.read.live",
+    "MaterializeReport": "seamfill.sdk.materialize",
+    "MemoryStorage": "seamfill.sdk.memory",
     "MissingData": "seamfill.core.errors",
     "OnBreach": "seamfill.sdk.sla",
     "SLAPolicy": "seamfill.sdk.sla",
@@ -53,10 +61,14 @@ _EXPORTS: dict[str, str] = {
     "StreamInput": "seamfill.sdk.read.stream",
     "SyntheticFetcher": "seamfill.sdk.backfill.fetchers",
     "TimeRange": "seamfill.core.types",
+    "open_provider": "seamfill.sdk.memory",
 }
 
 __all__ = [
+    "Artifact",
+    "ArtifactRegistry",
     "AsyncSeamlessProvider",
+    "ComputeContext",
     "ConfigError",
     "ConformanceError",
     "ConformancePipeline",
@@ -67,15 +79,20 @@ __all__ = [
     "DataFetcher",
     "Dataset",
     "EnhancedQuestDBProvider",
+    "ExecutionDomain",
     "FetchError",
     "Fetcher",
     "Fingerprint",
     "HistoryProvider",
+    "HoldMode",
+    "InMemoryProvider",
     "InvalidArgument",
     "InvalidRange",
     "InvalidSeries",
     "LiveDataFeed",
     "LiveFetcher",
+    "MaterializeReport",
+    "MemoryStorage",
     "MissingData",
     "OnBreach",
     "SLAPolicy",
@@ -93,6 +110,7 @@ __all__ = [
     "StreamInput",
     "SyntheticFetcher",
     "TimeRange",
+    "open_provider",
 ]
 
 
@@ -134,10 +152,14 @@ if TYPE_CHECKING:
         HistoryProvider,
         LiveDataFeed,
     )
+    from seamfill.sdk.context import ComputeContext, ExecutionDomain
+    from seamfill.sdk.materialize import MaterializeReport
+    from seamfill.sdk.memory import InMemoryProvider, MemoryStorage, open_provider
     from seamfill.sdk.provider import AsyncSeamlessProvider
     from seamfill.sdk.quality.conformance import ConformancePipeline, ConformanceReport, Severity
+    from seamfill.sdk.read.artifacts import Artifact, ArtifactRegistry
     from seamfill.sdk.read.live import LiveFetcher
     from seamfill.sdk.read.stream import StreamInput
     from seamfill.sdk.result import SeamlessMeta, SeamlessResult
     from seamfill.sdk.settings import SeamlessSettings, Strategy
-    from seamfill.sdk.sla import OnBreach, SLAPolicy
+    from seamfill.sdk.sla import HoldMode, OnBreach, SLAPolicy

@@ -35,17 +35,47 @@ class SeamlessProvider:
         )
         self.settings = self.aio.settings
         self._portal = Portal("provider")
+        if self.settings.profile == "prod":
+            try:
+                self._portal.call(self.aio.check_profile)
+            except BaseException:
+                self.close()
+                raise
 
-    def read(self, start: Any, end: Any, *, node_id: str, interval: Any = None) -> SeamlessResult:
+    @classmethod
+    def from_preset(
+        cls, name: str, *, live_fetcher: Any = None, **overrides: Any
+    ) -> SeamlessProvider:
+        """A provider assembled from a named preset; see :meth:`SeamlessSettings.from_preset`."""
+        return cls(SeamlessSettings.from_preset(name, **overrides), live_fetcher=live_fetcher)
+
+    def read(
+        self, start: Any, end: Any, *, node_id: str, interval: Any = None, context: Any = None
+    ) -> SeamlessResult:
         """See :meth:`AsyncSeamlessProvider.read`."""
-        return self._portal.call(self.aio.read, start, end, node_id=node_id, interval=interval)
+        return self._portal.call(
+            self.aio.read, start, end, node_id=node_id, interval=interval, context=context
+        )
 
     def fetch(
-        self, start: Any, end: Any, *, node_id: str, interval: Any = None, output: str = "pandas"
+        self,
+        start: Any,
+        end: Any,
+        *,
+        node_id: str,
+        interval: Any = None,
+        output: str = "pandas",
+        context: Any = None,
     ) -> Any:
         """See :meth:`AsyncSeamlessProvider.fetch`."""
         return self._portal.call(
-            self.aio.fetch, start, end, node_id=node_id, interval=interval, output=output
+            self.aio.fetch,
+            start,
+            end,
+            node_id=node_id,
+            interval=interval,
+            output=output,
+            context=context,
         )
 
     def iter_batches(

@@ -69,3 +69,7 @@ CONFORMANCE_VIOLATIONS = Counter(
     "seamless_conformance_violations_total", "Rows flagged by a conformance rule", ["rule"]
 )
 CACHE_HITS = Counter("seamless_cache_hits_total", "Reads answered from the in-process cache", [])
+CACHE_MISSES = Counter(
+    "seamless_cache_misses_total", "Reads the in-process cache could not answer", []
+)
+CACHE_BYTES = Gauge("seamless_cache_resident_bytes", "Bytes held by the in-process cache", [])

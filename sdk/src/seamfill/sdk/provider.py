@@ -29,16 +29,19 @@ from seamfill.core.timeconv import to_range, to_us, us_to_text
 from seamfill.core.tracing import span, tracer
 from seamfill.core.types import Coverage, Dataset, Series, TimeRange
 from seamfill.sdk.backfill.inline import InlineBackfill
+from seamfill.sdk.context import ComputeContext
 from seamfill.sdk.metrics import (
     BACKFILL_WAIT_MS,
-    CACHE_HITS,
     READS,
     SLA_DEADLINE_SECONDS,
     SLA_DOWNGRADES,
     SLA_EXCEEDED,
 )
+from seamfill.sdk.read import holds
+from seamfill.sdk.read._context import cache_key, local_cache_hit, serve_artifact, with_context
 from seamfill.sdk.read._steps import ReadState, finish, local_dataset, read_live, resolve_series
 from seamfill.sdk.read._storage_stage import check_fetch_budget, make_exporter, read_storage
+from seamfill.sdk.read.asof import read_as_of
 from seamfill.sdk.read.cache import ReadCache
 from seamfill.sdk.read.storage import StorageReader
 from seamfill.sdk.result import SeamlessResult
@@ -64,32 +67,52 @@ class AsyncSeamlessProvider:
         live_fetcher: Any = None,
     ) -> None:
         self.settings = settings if settings is not None else SeamlessSettings.from_env()
+        if fetcher is None and self.settings.fetcher:
+            from seamfill.sdk.backfill.fetchers import load_fetcher
+
+            fetcher = load_fetcher(self.settings.fetcher, **self.settings.fetcher_options)
         self.fetcher = fetcher
         self.live_fetcher = live_fetcher
         self.storage = StorageReader.from_url(
             self.settings.storage_url, timeout_s=_seconds(self.settings.sla.storage_deadline_ms)
         )
         self.exporter = make_exporter(self.settings, self.storage)
-        self.cache = ReadCache(self.settings.cache_bytes)
+        ttl = self.settings.cache_ttl_ms
+        self.cache = ReadCache(self.settings.cache_bytes, ttl_s=None if ttl is None else ttl / 1000)
         self.inline = InlineBackfill(fetcher, self.settings.storage_url) if fetcher else None
         self._fleet: Any = None
         self._datasets: dict[str, Dataset] = {}
 
+    @classmethod
+    def from_preset(
+        cls, name: str, *, live_fetcher: Any = None, **overrides: Any
+    ) -> AsyncSeamlessProvider:
+        """A provider assembled from a named preset; see :meth:`SeamlessSettings.from_preset`."""
+        return cls(SeamlessSettings.from_preset(name, **overrides), live_fetcher=live_fetcher)
+
     # -- the drop-in surface ---------------------------------------------------------------
 
     async def fetch(
-        self, start: Any, end: Any, *, node_id: str, interval: Any = None, output: str = "pandas"
+        self,
+        start: Any,
+        end: Any,
+        *,
+        node_id: str,
+        interval: Any = None,
+        output: str = "pandas",
+        context: Any = None,
     ) -> Any:
         """Bars of ``node_id`` (``dataset/symbol`` or a symbol of the default dataset) with
         ``start <= ts < end``; metadata in ``frame.attrs["seamless"]``.
 
         ``output``: ``pandas`` (default), ``arrow`` (a ``pyarrow.Table``, metadata as JSON in its
         schema metadata) or ``polars`` (the ``polars`` extra; metadata via :meth:`read`).
+        ``context``: the execution context (see :meth:`read`).
         """
         from seamfill.sdk.formats import check_output
 
         check_output(output)
-        result = await self.read(start, end, node_id=node_id, interval=interval)
+        result = await self.read(start, end, node_id=node_id, interval=interval, context=context)
         return result.data(output)
 
     def iter_batches(
@@ -158,9 +181,15 @@ class AsyncSeamlessProvider:
     # -- the read ----------------------------------------------------------------------------
 
     async def read(
-        self, start: Any, end: Any, *, node_id: str, interval: Any = None
+        self, start: Any, end: Any, *, node_id: str, interval: Any = None, context: Any = None
     ) -> SeamlessResult:
-        """One read with its metadata: the core of :meth:`fetch`."""
+        """One read with its metadata: the core of :meth:`fetch`.
+
+        ``context`` (a :class:`~seamfill.sdk.context.ComputeContext` or its mapping; default
+        ``settings.context``): a backtest never reads the forming edge, and one pinned to an
+        ``as_of`` reads the rows ingested by then (:mod:`seamfill.sdk.read.asof`).
+        """
+        ctx = ComputeContext.from_value(context) if context is not None else self.settings.context
         series = self.series(node_id)
         st = ReadState.begin(
             series,
@@ -180,7 +209,7 @@ class AsyncSeamlessProvider:
             # trace follows this read to the worker that filled its gap.
             with span(_TRACER, "seamfill.sdk.read", attributes=attributes):
                 async with deadline:
-                    result = await self._read(st, interval)
+                    result = await self._read(st, interval, ctx)
         except TimeoutError:
             if not deadline.expired():
                 raise
@@ -195,22 +224,36 @@ class AsyncSeamlessProvider:
             raise
         finally:
             SLA_DEADLINE_SECONDS.labels("total").observe(time.monotonic() - st.budget.started)
+        result = holds.enforce(result, self.settings.sla, time.time_ns() // 1_000)
         READS.labels(st.strategy.value, "partial" if result.meta.partial else "complete").inc()
-        return result
+        return with_context(result, ctx)
 
-    async def _read(self, st: ReadState, interval: Any) -> SeamlessResult:
+    async def _read(
+        self, st: ReadState, interval: Any, ctx: ComputeContext | None = None
+    ) -> SeamlessResult:
+        served = await serve_artifact(self, st, interval, ctx)
+        if served is not None:
+            return served
+        if ctx is not None and ctx.as_of is not None:
+            return await read_as_of(self, st, ctx, interval)
+        key = cache_key(ctx)
+        local = self.settings.coordinator is None
+        # Without a coordinator the plan reads storage: look in the cache before it does.
+        if local and local_cache_hit(self, st, interval, key):
+            return await finish(self, st)
         await self._plan(st, interval)
         check_fetch_budget(st)  # before any backfill: a range too large to fetch is not filled
-        cached = self.cache.get(st.series, st.want) if st.hist == st.want else None
+        looked = local or st.hist != st.want
+        cached = None if looked else self.cache.get(st.series, st.want, key)
         if cached is not None and not st.degraded:
-            CACHE_HITS.inc()
             st.frame, st.source, st.storage_path = cached, "cache", "cache"
             return await finish(self, st)
         if st.gaps:
             await self._handle_gaps(st)
         if st.frame is None:
             st.frame = await self._storage(st)
-        await read_live(self, st)
+        if ctx is None or ctx.may_read_edge:
+            await read_live(self, st)
         result = await finish(self, st)
         if result.meta.complete and not st.degraded and st.source == "storage":
             self.cache.put(
@@ -219,6 +262,7 @@ class AsyncSeamlessProvider:
                 result.frame,
                 complete=True,
                 settled_until_us=st.settled_until_us,
+                context=key,
             )
         return result
 
@@ -234,7 +278,7 @@ class AsyncSeamlessProvider:
                 "use AUTO_BACKFILL or SEAMLESS to fill them",
                 st.gaps,
             )
-        if st.degraded:
+        if st.degraded and not self._inline_when_away(st):
             return
         if st.strategy is Strategy.PARTIAL_FILL:
             if await self._backfill_or_degrade(st, wait=False) is not None:
@@ -310,6 +354,11 @@ class AsyncSeamlessProvider:
         st.frame = None
         await self._plan(st, st.interval)
 
+    def _inline_when_away(self, st: ReadState) -> bool:
+        from seamfill.sdk.backfill._profile import inline_when_away
+
+        return inline_when_away(self.settings, self.inline is not None, st)
+
     def _wait_cutoff(self, st: ReadState, now: float) -> tuple[float | None, str]:
         # A read that downgrades at the deadline keeps part of the total back for finishing what
         # is covered once the wait ends; one that raises may wait until the total's end.
@@ -373,7 +422,9 @@ class AsyncSeamlessProvider:
                     f"{reason}; dataset {st.series.dataset!r} is not "
                     "known locally: set table and interval"
                 ) from error
-        st.degraded, st.reason = True, reason
+        st.degraded = True
+        if reason not in st.reason:  # keep what earlier steps of this read noted
+            st.reason = f"{reason}; {st.reason}" if st.reason else reason
         st.set_dataset(dataset, dataset.settled_until(time.time_ns() // 1_000))
         if st.strategy is Strategy.FAIL_FAST:
             raise CoordinatorUnavailable(reason) from error
@@ -445,7 +496,18 @@ class AsyncSeamlessProvider:
             self._fleet = None
         self.exporter.close()
 
+    async def check_profile(self) -> None:
+        """With ``profile: prod``, raise :class:`CoordinatorUnavailable` unless the coordinator
+        answers SERVING (called on ``async with`` and by the plain provider's constructor)."""
+        if self.settings.profile == "prod":
+            from seamfill.sdk.backfill._profile import require_coordinator
+
+            fleet = await self._fleet_backend()
+            timeout = _seconds(self.settings.sla.storage_deadline_ms)
+            await require_coordinator(fleet.client, fleet.client.address, timeout)
+
     async def __aenter__(self) -> AsyncSeamlessProvider:
+        await self.check_profile()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -48,7 +48,7 @@ class SeamlessMeta:
     settled_until_us: int
     strategy: str
     source: str = "storage"
-    """``cache``, ``storage`` or ``storage+live``."""
+    """``cache``, ``storage``, ``storage+live`` or ``artifact``."""
     downgraded: bool = False
     reason: str = ""
     """Why the result was downgraded (which deadline, or the coordinator being away)."""
@@ -59,6 +59,15 @@ class SeamlessMeta:
     conformance: ConformanceReport | None = None
     fingerprint: Fingerprint | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    hold: bool = False
+    """A coverage, freshness or as-of bound was breached and the policy says hold: the frame
+    carries no rows; ``breaches`` says which bound."""
+    breaches: tuple[str, ...] = ()
+    """The bounds breached: ``coverage_breach``, ``freshness_breach``, ``as_of_regression``."""
+    context: dict[str, Any] = field(default_factory=dict)
+    """The execution context of the read (``world_id``, ``execution_domain``, ``as_of_us``)."""
+    artifact: str = ""
+    """The artifact directory the rows were served from, when ``source`` is ``artifact``."""
     storage_path: str = ""
     """How storage was read: ``http`` (``/exp`` Parquet), ``pgwire``, ``cache``, or ``""``."""
     storage_retries: int = 0
@@ -176,6 +185,10 @@ class SeamlessMeta:
             "conformance": self.conformance.to_dict() if self.conformance else None,
             "fingerprint": as_dict(self.fingerprint),
             "timings_ms": dict(self.timings_ms),
+            "hold": self.hold,
+            "breaches": list(self.breaches),
+            "context": dict(self.context),
+            "artifact": self.artifact,
             "storage_path": self.storage_path,
             "storage_retries": self.storage_retries,
         }

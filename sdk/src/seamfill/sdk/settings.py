@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from seamfill.core.errors import ConfigError
+from seamfill.sdk.context import ComputeContext
 from seamfill.sdk.quality.conformance import ConformancePipeline
 from seamfill.sdk.sla import SLAPolicy
 
@@ -111,6 +112,27 @@ class SeamlessSettings:
     """Who asks, as recorded on jobs the provider creates."""
     take_leases: bool = True
     """With a coordinator and a fetcher: help fill this read's gaps by taking leases."""
+    context: ComputeContext | None = None
+    """Default execution context of every read (``world_id``, ``execution_domain``, ``as_of``);
+    ``fetch(..., context=...)`` overrides it. See :class:`~seamfill.sdk.context.ComputeContext`."""
+    cache_ttl_ms: int | None = None
+    """How long a cached read may answer (``None``: until evicted by the byte budget)."""
+    fetcher: str | None = None
+    """Fetcher plugin (a ``seamfill.fetchers`` entry point such as ``ccxt`` or ``synthetic``) the
+    provider fills gaps with when it is given none."""
+    fetcher_options: Mapping[str, Any] = field(default_factory=dict)
+    """Options of that plugin's constructor (e.g. ``{exchange: binance}`` for ccxt)."""
+    profile: str = "default"
+    """Deployment profile: ``default``; ``prod`` (a coordinator must be configured and answer
+    SERVING when the provider is made, or construction raises); ``dev`` (may run on an
+    in-memory provider with no servers at all, see :func:`seamfill.sdk.memory.open_provider`)."""
+    on_coordinator_unavailable: str = "degrade"
+    """With a coordinator configured but not reachable: ``degrade`` (serve what storage has, gaps
+    listed) or ``inline`` (fill the gaps in this process with the provider's fetcher, single
+    flight, leases skipped; said in the log and the result's reason)."""
+    artifacts_dir: str | None = None
+    """A directory of materialized artifacts (``seamfill materialize``) that reads are served
+    from when one holds the series, range and as-of asked for."""
     max_concurrent_exports: int = 2
     """Concurrent ``/exp`` exports this process sends to one QuestDB (QuestDB's own default cap
     is 2 on a 2-core host); further reads queue here, or go over PGWire when small."""
@@ -152,11 +174,41 @@ class SeamlessSettings:
             raise ConfigError(
                 f"time_unit = {self.time_unit!r} is not a unit: use one of {', '.join(UNITS)}"
             )
+        self._check_profile()
         if self.cache_bytes < 0 or self.settle_ms < 0 or self.pgwire_max_rows < 0:
             raise ConfigError("cache_bytes, settle_ms and pgwire_max_rows must be >= 0")
         for key in ("max_concurrent_exports", "max_fetch_rows", "max_fetch_bytes"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} = {getattr(self, key)!r} must be a positive integer")
+
+    def _check_profile(self) -> None:
+        if self.profile not in PROFILES:
+            raise ConfigError(f"profile = {self.profile!r} is not one of {', '.join(PROFILES)}")
+        if self.on_coordinator_unavailable not in ("degrade", "inline"):
+            raise ConfigError(
+                f"on_coordinator_unavailable = {self.on_coordinator_unavailable!r} is not one "
+                "of degrade, inline"
+            )
+        if self.profile == "prod" and not self.coordinator_url:
+            raise ConfigError(
+                "profile = 'prod' needs coordinator_url: set it (SEAMFILL_COORDINATOR), or use "
+                "profile default or dev"
+            )
+
+    def _check_read_field(self, name: str, value: Any) -> None:
+        if name == "fetcher_options":
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"fetcher_options = {value!r} is not a mapping")
+            object.__setattr__(self, "fetcher_options", dict(value))
+        elif name == "context":
+            object.__setattr__(self, "context", ComputeContext.from_value(value))
+        elif value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value <= 0
+        ):
+            raise ConfigError(
+                f"{name} = {value!r} is not a positive int of milliseconds: give e.g. "
+                "60000, or null for no TTL"
+            )
 
     def _check_types(self) -> None:
         for f in fields(self):
@@ -165,6 +217,8 @@ class SeamlessSettings:
                 object.__setattr__(self, "strategy", _strategy(value))
             elif f.name == "sla" and not isinstance(value, SLAPolicy):
                 object.__setattr__(self, "sla", SLAPolicy.from_mapping(value))
+            elif f.name in ("fetcher_options", "context", "cache_ttl_ms"):
+                self._check_read_field(f.name, value)
             elif f.name == "conformance" and not isinstance(value, ConformancePipeline):
                 object.__setattr__(self, "conformance", ConformancePipeline.from_mapping(value))
             elif f.name == "interval" and isinstance(value, int) and not isinstance(value, bool):
@@ -218,8 +272,25 @@ class SeamlessSettings:
         return replace(self, **changes)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], where: str = "seamless") -> SeamlessSettings:
-        """From the ``seamless:`` mapping; unknown keys fail naming the key."""
+    def from_preset(
+        cls, name: str, *, presets_file: str | Path | None = None, **overrides: Any
+    ) -> SeamlessSettings:
+        """A named preset (shipped, e.g. ``ccxt.questdb.ohlcv``, or from the user's presets
+        file) with ``overrides`` on top. The reference design's option names are understood:
+        ``exchange_id`` (the ccxt exchange), ``timeframe`` (the interval)."""
+        return cls.from_mapping({"preset": name, **overrides}, presets_file=presets_file)
+
+    @classmethod
+    def from_mapping(
+        cls,
+        data: Mapping[str, Any],
+        where: str = "seamless",
+        *,
+        presets_file: str | Path | None = None,
+    ) -> SeamlessSettings:
+        """From the ``seamless:`` mapping; unknown keys fail naming the key. A ``preset`` key
+        starts from that preset (see :meth:`from_preset`)."""
+        data = _preset_base(dict(data), where, presets_file)
         known = {f.name for f in fields(cls)}
         for key in data:
             if key not in known:
@@ -264,6 +335,37 @@ class SeamlessSettings:
 
 
 _DEFAULT_QUESTDB_URL = "http://127.0.0.1:9000"
+PROFILES = ("default", "dev", "prod")
+
+
+def _preset_base(
+    data: dict[str, Any], where: str, presets_file: str | Path | None
+) -> dict[str, Any]:
+    """``data`` on top of the preset it names (if any), with the reference option names mapped."""
+    if "exchange_id" in data:
+        options = dict(data.get("fetcher_options") or {})
+        options["exchange"] = data.pop("exchange_id")
+        data["fetcher_options"] = options
+    if "timeframe" in data:
+        data["interval"] = data.pop("timeframe")
+    name = data.pop("preset", None)
+    if name is None:
+        return data
+    from seamfill.sdk.presets import load_preset
+
+    try:
+        preset = load_preset(str(name), presets_file)
+    except ConfigError as e:
+        raise ConfigError(f"{where}.preset: {e.message}") from None
+    base: dict[str, Any] = dict(preset.get("seamless") or {})
+    for section in ("sla", "conformance"):
+        if section in preset:
+            base[section] = preset[section]
+    if "fetcher_options" in data and "fetcher_options" in base:
+        data["fetcher_options"] = {**base["fetcher_options"], **data["fetcher_options"]}
+    return base | data
+
+
 _BOOL_TEXT = {
     "1": True,
     "true": True,
@@ -289,7 +391,7 @@ def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
             out[key] = env[var]
     for key, typ in types.items():
         var = "SEAMFILL_" + key.upper()
-        if var not in env or key in ("sla", "conformance"):
+        if var not in env or key in ("sla", "conformance", "context"):
             continue
         out[key] = _env_value(var, env[var], typ)
     sla: dict[str, Any] = {}
@@ -303,6 +405,8 @@ def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
         sla["on_breach"] = env["SEAMFILL_SLA_ON_BREACH"]
     if sla:
         out["sla"] = sla
+    if env.get("SEAMFILL_PRESET"):
+        out["preset"] = env["SEAMFILL_PRESET"]
     if env.get("SEAMFILL_CONFORMANCE_PRESET"):
         out["conformance"] = {"preset": env["SEAMFILL_CONFORMANCE_PRESET"]}
     return out
@@ -313,7 +417,7 @@ def _env_value(var: str, raw: str, typ: str) -> Any:
         if raw.strip().lower() not in _BOOL_TEXT:
             raise ConfigError(f"{var} = {raw!r} is not a boolean: write true or false")
         return _BOOL_TEXT[raw.strip().lower()]
-    if typ == "int":
+    if typ in ("int", "int | None"):
         try:
             return int(raw)
         except ValueError:

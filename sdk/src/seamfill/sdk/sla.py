@@ -17,6 +17,17 @@ from seamfill.core.errors import ConfigError
 STAGES = ("storage", "backfill", "live", "total")
 
 
+class HoldMode(enum.Enum):
+    """What a read does when a coverage or freshness bound (``min_coverage``, ``max_lag_ms``,
+    ``max_sync_gap_bars``) is breached."""
+
+    HOLD = "hold"
+    """Return no rows: the frame is empty, ``meta.hold`` is true and ``meta.breaches`` names
+    the bound (``coverage_breach``, ``freshness_breach``); the strategy should hold."""
+    DOWNGRADE = "downgrade"
+    """Return the rows, marked downgraded, with the breach named in the reason."""
+
+
 class OnBreach(enum.Enum):
     """What a read does when a stage's deadline passes."""
 
@@ -42,6 +53,16 @@ class SLAPolicy:
     """The live fetcher's answer for the forming edge."""
     on_breach: OnBreach = OnBreach.STRATEGY
     """What a passed deadline does; see :class:`OnBreach`."""
+    min_coverage: float | None = None
+    """Least share (0..1] of the read's settled range that must be covered; below it the read
+    breaches with ``coverage_breach``."""
+    max_lag_ms: int | None = None
+    """How far the newest bar's end may trail now; past it, ``freshness_breach``."""
+    max_sync_gap_bars: int | None = None
+    """How many bars the newest row may trail the read's settled edge; past it,
+    ``freshness_breach``."""
+    on_hold_breach: HoldMode = HoldMode.HOLD
+    """What a coverage or freshness breach does; see :class:`HoldMode`."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -50,7 +71,16 @@ class SLAPolicy:
                 if not isinstance(value, OnBreach):
                     object.__setattr__(self, "on_breach", _on_breach(value))
                 continue
+            if f.name == "on_hold_breach":
+                if not isinstance(value, HoldMode):
+                    object.__setattr__(self, "on_hold_breach", _hold_mode(value))
+                continue
             if value is None:
+                continue
+            if f.name == "min_coverage":
+                _check_ratio(value)
+                continue
+            if f.name == "max_sync_gap_bars" and isinstance(value, int) and value == 0:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigError(
@@ -95,6 +125,22 @@ class SLAPolicy:
         from seamfill.sdk.presets import load_preset
 
         return cls.from_mapping(load_preset(name).get("sla", {}), where=f"preset {name}: sla")
+
+
+def _check_ratio(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise ConfigError(
+            f"sla.min_coverage = {value!r} is not a ratio in (0, 1]: give e.g. 0.9, "
+            "or null for no bound"
+        )
+
+
+def _hold_mode(value: Any) -> HoldMode:
+    try:
+        return HoldMode(value)
+    except ValueError:
+        choices = ", ".join(m.value for m in HoldMode)
+        raise ConfigError(f"sla.on_hold_breach = {value!r} is not one of {choices}") from None
 
 
 def _on_breach(value: Any) -> OnBreach:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -38,6 +40,8 @@ class InlineBackfill:
         self._tasks: dict[tuple[Series, int], asyncio.Task[int]] = {}
         self._checked: dict[Series, list[TimeRange]] = {}
         self._announced = False
+        self.worker_id = f"inline-{socket.gethostname()}-{os.getpid()}"
+        """Who fills, as the ``worker`` field of this process's backfill logs."""
 
     def checked(self, series: Series) -> list[TimeRange]:
         """Ranges this process has backfilled (rows written, or the source had none)."""
@@ -83,7 +87,26 @@ class InlineBackfill:
             end_us=part.end_us,
             inline=True,
         )
-        rows = await (self._run or self._run_chunk)(series, part, dataset)
+        try:
+            rows = await (self._run or self._run_chunk)(series, part, dataset)
+        except Exception as e:
+            from seamfill.sdk.backfill.chunk import is_retryable
+
+            # The same event and fields as a fleet chunk's failure, so one alert covers both.
+            log_event(
+                logger,
+                "seamless.backfill.failed",
+                logging.WARNING,
+                lease="",
+                worker=self.worker_id,
+                reason=f"{type(e).__name__}: {e}",
+                dataset=dataset.name,
+                start_us=part.start_us,
+                end_us=part.end_us,
+                retryable=is_retryable(e),
+                inline=True,
+            )
+            raise
         self._checked[series] = ranges.merge([*self._checked.get(series, []), part])
         log_event(
             logger, "seamless.backfill.succeeded", dataset=dataset.name, rows=rows, inline=True

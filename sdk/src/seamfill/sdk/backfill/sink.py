@@ -45,7 +45,11 @@ from seamfill.core.errors import (
 from seamfill.core.types import Dataset, TimeRange
 from seamfill.sdk.backfill._wal import WalWatcher
 
-__all__ = ["SCHEMAS", "QuestDBSink", "create_table_sql", "dedup", "quote_literal"]
+__all__ = ["INGESTED_AT", "SCHEMAS", "QuestDBSink", "create_table_sql", "dedup", "quote_literal"]
+
+INGESTED_AT = "ingested_at"
+"""The column every write stamps with the writer's UTC time: the ingestion watermark that
+as-of reads filter on (``ingested_at <= as_of``; see :mod:`seamfill.sdk.read.asof`)."""
 
 SCHEMAS: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
     "bars": (
@@ -122,7 +126,7 @@ def create_table_sql(dataset: Dataset) -> str:
     # Minute bars of many symbols fill a day partition nicely; coarser bars would leave a day
     # partition nearly empty, so they go by month.
     partition = "DAY" if dataset.kind == "trades" or dataset.interval_us < _HOUR_US else "MONTH"
-    cols = ", ".join(f"{name} {kind}" for name, kind in columns)
+    cols = ", ".join(f"{name} {kind}" for name, kind in (*columns, (INGESTED_AT, "TIMESTAMP")))
     return (
         f'CREATE TABLE IF NOT EXISTS "{_table(dataset)}" ({cols}) TIMESTAMP(ts) '
         f"PARTITION BY {partition} WAL DEDUP UPSERT KEYS({', '.join(keys)})"
@@ -252,6 +256,10 @@ class QuestDBSink:
                 # Another process creating the same table at once: it may be told it exists.
                 await self.exec(sql)
             await self._check_schema(dataset)
+            # Tables made before the watermark existed get it; their older rows keep NULL.
+            await self.exec(
+                f'ALTER TABLE "{_table(dataset)}" ADD COLUMN IF NOT EXISTS {INGESTED_AT} TIMESTAMP'
+            )
             self._ready.add(key)
 
     async def warm(self, senders: int = 1) -> None:
@@ -328,6 +336,8 @@ class QuestDBSink:
         out = dedup(frame, dataset.kind).copy(deep=False)
         out["symbol"] = pd.Categorical.from_codes(np.zeros(len(out), np.int8), [symbol])
         out = out[[name for name, _ in columns]]
+        stamp = np.full(len(out), time.time_ns() // 1_000, dtype=np.int64)
+        out[INGESTED_AT] = pd.to_datetime(stamp, unit="us", utc=True)
         sender = await asyncio.to_thread(self._open_sender)
         try:
             await asyncio.to_thread(self._flush_one, sender, table, out, symbols)

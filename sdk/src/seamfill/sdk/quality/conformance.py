@@ -1,26 +1,58 @@
 """Conformance of a bar frame: rules, severities, a report with per-rule counts (the rollups).
 
 Each rule counts the rows it flags; each has a severity (``error`` blocks the read unless
-``partial_ok``; ``warning`` is reported; ``ignore`` skips the rule). Normalisation (sort by time,
-drop duplicate bars keeping the last) runs after the rules have counted, so the report describes
-the data as it arrived. Pure: pandas and numpy only, no I/O.
+``partial_ok``; ``warning`` is reported; ``ignore`` skips the rule). Before the rules count, the
+input is prepared (:mod:`~seamfill.sdk.quality.schema`: the caller's column types, timestamps to
+UTC in an explicit unit, ``inf`` to NaN when asked). Normalisation (sort by time, drop duplicate
+rows keeping the last) runs after the rules have counted, so the report describes the data as it
+arrived; duplicates are reported both ways, rows dropped and keys affected. ``kind`` selects the
+rules: bars, or trades and quotes (:mod:`~seamfill.sdk.quality.ticks`). Pure: pandas and numpy
+only, no I/O.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, overload
 
 import numpy as np
 import pandas as pd
 
 from seamfill.core.errors import ConfigError, ConformanceError
+from seamfill.sdk.quality.ticks import count_duplicates, duplicate_keys, tick_rule
 
+VERSION = "2"
+"""The rule set's version, recorded in every materialized artifact's manifest."""
 BAR_COLUMNS = ("ts", "symbol", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
-RULES = ("schema", "order", "duplicates", "grid", "gaps", "ohlc", "non_finite")
+RULES = (
+    "schema",
+    "order",
+    "duplicates",
+    "grid",
+    "gaps",
+    "ohlc",
+    "non_finite",
+    "crossed",
+    "negative_size",
+    "wide_spread",
+)
+KIND_RULES: dict[str, tuple[str, ...]] = {
+    "bars": ("schema", "order", "duplicates", "grid", "gaps", "ohlc", "non_finite"),
+    "trades": ("schema", "order", "duplicates", "non_finite", "negative_size"),
+    "quotes": (
+        "schema",
+        "order",
+        "duplicates",
+        "non_finite",
+        "crossed",
+        "negative_size",
+        "wide_spread",
+    ),
+}
+"""The rules each data kind runs; the others count 0."""
 
 
 class Severity(enum.Enum):
@@ -39,6 +71,10 @@ DEFAULT_SEVERITIES: dict[str, Severity] = {
     "gaps": Severity.WARNING,
     "ohlc": Severity.ERROR,
     "non_finite": Severity.ERROR,
+    "crossed": Severity.ERROR,
+    "negative_size": Severity.ERROR,
+    # A wide spread is a market fact as often as a data error.
+    "wide_spread": Severity.WARNING,
 }
 
 
@@ -51,6 +87,10 @@ class ConformanceReport:
     rows_in: int = 0
     rows_out: int = 0
     details: Mapping[str, str] = field(default_factory=dict)
+    duplicate_rows: int = 0
+    """Rows normalisation drops as duplicates (every copy of a key but the last)."""
+    duplicate_keys: int = 0
+    """Distinct keys that occur more than once."""
 
     @property
     def rollups(self) -> dict[str, int]:
@@ -77,6 +117,8 @@ class ConformanceReport:
             "rows_in": self.rows_in,
             "rows_out": self.rows_out,
             "details": dict(self.details),
+            "duplicate_rows": self.duplicate_rows,
+            "duplicate_keys": self.duplicate_keys,
         }
 
 
@@ -181,13 +223,14 @@ CHECKS: dict[str, Callable[[pd.DataFrame, int], tuple[int, str]]] = {
 }
 
 
-def normalize(frame: pd.DataFrame) -> pd.DataFrame:
-    """Sorted by time, one row per (ts, symbol) keeping the last, index 0..n-1."""
+def normalize(frame: pd.DataFrame, kind: str = "bars") -> pd.DataFrame:
+    """Sorted by time, one row per key (``ts, symbol``; trades add ``trade_id``) keeping the
+    last, index 0..n-1."""
     if "ts" not in frame.columns or frame.empty:
         return frame.reset_index(drop=True)
     if strictly_increasing(frame):
         return frame if isinstance(frame.index, pd.RangeIndex) else frame.reset_index(drop=True)
-    keys = ["ts", "symbol"] if "symbol" in frame.columns else ["ts"]
+    keys = duplicate_keys(frame, kind)
     out = frame
     if not out["ts"].is_monotonic_increasing:
         out = out.sort_values("ts", kind="stable")
@@ -229,6 +272,17 @@ class ConformancePipeline:
     """Report error-severity violations instead of raising :class:`ConformanceError`."""
     normalize: bool = True
     """Sort by time and drop duplicate bars after the rules have counted."""
+    kind: str = "bars"
+    """``bars``, ``trades`` or ``quotes``: which rules run (:data:`KIND_RULES`)."""
+    dtypes: Mapping[str, str] = field(default_factory=dict)
+    """The caller's schema: column -> ``float64``/``int64``/``string``/``bool``/``datetime``,
+    cast before the rules count (an int ``close`` becomes float)."""
+    time_unit: str | None = None
+    """Unit of integer epoch timestamps (``s``, ``ms``, ``us``, ``ns``); never guessed here."""
+    inf_to_nan: bool = False
+    """Turn ``±inf`` into NaN before the rules count (the ``non_finite`` rule still sees NaN)."""
+    max_spread_bps: float = 500.0
+    """The ``wide_spread`` rule's bound, in basis points of the mid."""
 
     partial_ok = _PartialOkAccess()
 
@@ -241,36 +295,76 @@ class ConformancePipeline:
                 )
             merged[rule] = _severity(rule, level)
         object.__setattr__(self, "severities", merged)
+        if self.kind not in KIND_RULES:
+            raise ConfigError(
+                f"conformance.kind = {self.kind!r} is not one of {', '.join(KIND_RULES)}"
+            )
+        from seamfill.sdk.quality.schema import check_options
+
+        object.__setattr__(self, "dtypes", check_options(self.dtypes, self.time_unit))
+
+    def prepare(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+        """The frame with the caller's types, UTC timestamps and (if asked) no ``inf``."""
+        from seamfill.sdk.quality.schema import prepare
+
+        out, _, details = prepare(
+            frame, dtypes=self.dtypes, time_unit=self.time_unit, inf_to_nan=self.inf_to_nan
+        )
+        return out, details
+
+    def _rule(self, rule: str, frame: pd.DataFrame, interval_us: int) -> tuple[int, str]:
+        found = (
+            None if self.kind == "bars" else tick_rule(rule, frame, self.kind, self.max_spread_bps)
+        )
+        return found if found is not None else CHECKS[rule](frame, interval_us)
 
     def check(self, frame: pd.DataFrame, interval_us: int) -> ConformanceReport:
-        """Count every rule's violations without changing or raising."""
+        """Count every rule's violations (on the prepared frame) without raising."""
+        return self._count(*self.prepare(frame), interval_us)
+
+    def _count(
+        self, frame: pd.DataFrame, prepared: dict[str, str], interval_us: int
+    ) -> ConformanceReport:
         counts: dict[str, int] = {}
-        details: dict[str, str] = {}
+        details: dict[str, str] = dict(prepared)
         schema_broken = False
+        active = KIND_RULES[self.kind]
         for rule in RULES:
             severity = self.severities[rule]
-            if severity is Severity.IGNORE or (schema_broken and rule != "schema"):
+            if (
+                rule not in active
+                or severity is Severity.IGNORE
+                or (schema_broken and rule != "schema")
+            ):
                 counts[rule] = 0
                 continue
             n, detail = (
-                CHECKS[rule](frame, interval_us) if len(frame) or rule == "schema" else (0, "")
+                self._rule(rule, frame, interval_us) if len(frame) or rule == "schema" else (0, "")
             )
             counts[rule] = n
             if detail:
                 details[rule] = detail
             # Later rules read typed columns; after a broken schema their counts would mislead.
             schema_broken = rule == "schema" and n > 0
-        return ConformanceReport(counts, dict(self.severities), len(frame), len(frame), details)
+        dup_rows, dup_keys = count_duplicates(frame, self.kind) if counts["duplicates"] else (0, 0)
+        return ConformanceReport(
+            counts, dict(self.severities), len(frame), len(frame), details, dup_rows, dup_keys
+        )
 
     def run(self, frame: pd.DataFrame, interval_us: int) -> tuple[pd.DataFrame, ConformanceReport]:
-        """Check, normalise, and raise on an error-severity violation unless ``partial_ok``."""
-        report = self.check(frame, interval_us)
-        out = normalize(frame) if self.normalize and not report.counts["schema"] else frame
-        report = ConformanceReport(
-            report.counts, report.severities, report.rows_in, len(out), report.details
+        """Prepare, check, normalise, and raise on an error-severity violation unless
+        ``partial_ok``."""
+        frame, prepared = self.prepare(frame)
+        report = self._count(frame, prepared, interval_us)
+        out = (
+            normalize(frame, self.kind) if self.normalize and not report.counts["schema"] else frame
         )
+        report = replace(report, rows_out=len(out))
         if report.errors and not self.allow_partial:
-            listing = ", ".join(f"{r}={n}" for r, n in report.errors.items())
+            listing = ", ".join(
+                f"{r}={n}" + (f" [{report.details[r]}]" if r in report.details else "")
+                for r, n in report.errors.items()
+            )
             raise ConformanceError(
                 f"conformance failed ({listing}); fix the data, or pass partial_ok=True to "
                 "accept it with the report",
@@ -289,7 +383,16 @@ class ConformancePipeline:
             raise ConfigError(f"{where} must be a mapping or a preset name (strict, tolerant)")
         data = dict(data)
         base = cls.preset(data.pop("preset")) if "preset" in data else cls()
-        allowed = {"partial_ok", "normalize", "severities"}
+        allowed = {
+            "partial_ok",
+            "normalize",
+            "severities",
+            "kind",
+            "dtypes",
+            "time_unit",
+            "inf_to_nan",
+            "max_spread_bps",
+        }
         for key in data:
             if key not in allowed:
                 raise ConfigError(
@@ -301,6 +404,11 @@ class ConformancePipeline:
             severities=sev,
             allow_partial=_bool(data.get("partial_ok", base.allow_partial), f"{where}.partial_ok"),
             normalize=_bool(data.get("normalize", base.normalize), f"{where}.normalize"),
+            kind=str(data.get("kind", base.kind)),
+            dtypes=dict(data.get("dtypes") or base.dtypes),
+            time_unit=data.get("time_unit", base.time_unit),
+            inf_to_nan=_bool(data.get("inf_to_nan", base.inf_to_nan), f"{where}.inf_to_nan"),
+            max_spread_bps=float(data.get("max_spread_bps", base.max_spread_bps)),
         )
 
     @classmethod

@@ -112,9 +112,8 @@ class ReadState:
 
     def downgrade(self, stage: str, reason: str) -> None:
         self.downgraded = True
-        self.reason = (
-            f"{self.reason}; {reason}" if self.reason and reason not in self.reason else reason
-        )
+        if reason not in self.reason:
+            self.reason = f"{self.reason}; {reason}" if self.reason else reason
         self.timings_ms.setdefault(f"{stage}_breach", 1.0)
 
     def note(self, text: str) -> None:
