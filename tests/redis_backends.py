@@ -59,7 +59,9 @@ def keys_per_primary(url: str, prefix: str) -> dict[str, int]:
     r = sync_client(url)
     try:
         return {
-            node.name: sum(1 for _ in r.scan_iter(match=prefix + "*", count=1000, target_nodes=node))
+            node.name: sum(
+                1 for _ in r.scan_iter(match=prefix + "*", count=1000, target_nodes=node)
+            )
             for node in r.get_primaries()
         }
     finally:
@@ -136,9 +138,7 @@ def dbsize_per_primary(url: str) -> dict[str, int]:
     """DBSIZE of every primary of the cluster, by address."""
     r = sync_client(url)
     try:
-        return {
-            n.name: int(r.execute_command("DBSIZE", target_nodes=n)) for n in r.get_primaries()
-        }
+        return {n.name: int(r.execute_command("DBSIZE", target_nodes=n)) for n in r.get_primaries()}
     finally:
         r.close()
 

@@ -137,7 +137,9 @@ def test_long_polls_wake_across_nodes_and_replicas(
     ca, cb = a.client(), b.client()
     for name in ds:  # each dataset's wake comes from its own master
         got: list[Any] = []
-        t = threading.Thread(target=lambda: got.append(ca.acquire("w1", wait_ms=20_000)))
+        t = threading.Thread(
+            target=lambda got=got: got.append(ca.acquire("w1", wait_ms=20_000))  # type: ignore[misc]
+        )
         t.start()
         wait_for(lambda: any(w.worker_id == "w1" for w in cb.list_workers()))
         time.sleep(0.2)  # the long poll is asleep on replica a
@@ -149,7 +151,7 @@ def test_long_polls_wake_across_nodes_and_replicas(
         assert job is not None
         states: list[JobState] = []
 
-        def watch(job_id: str = job.job_id) -> None:
+        def watch(job_id: str = job.job_id, states: list[JobState] = states) -> None:
             for j in cb.watch_job(job_id):
                 states.append(j.state)
                 if j.state is JobState.DONE:

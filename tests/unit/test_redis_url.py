@@ -65,7 +65,9 @@ def test_a_bad_url_is_refused_naming_the_part_and_the_fix(url: str, says: str) -
 
 
 def test_the_config_refuses_a_bad_url_naming_redis_url() -> None:
-    with pytest.raises(ConfigError, match=r"^redis_url 'redis\+cluster://a:1/2' selects a database"):
+    with pytest.raises(
+        ConfigError, match=r"^redis_url 'redis\+cluster://a:1/2' selects a database"
+    ):
         CoordinatorConfig.from_mapping({"redis_url": "redis+cluster://a:1/2"}, env={})
     cfg = CoordinatorConfig.from_mapping({"redis_url": "redis+cluster://a:1,b:2"}, env={})
     assert cfg.redis_url == "redis+cluster://a:1,b:2"

@@ -203,7 +203,14 @@ class Store:
                 return [], []
         rows = await self._read(
             *(
-                ("HMGET", self.keys.chunk(ds.name, f"{series.symbol}@{cell}"), "state", "s", "e", "want")
+                (
+                    "HMGET",
+                    self.keys.chunk(ds.name, f"{series.symbol}@{cell}"),
+                    "state",
+                    "s",
+                    "e",
+                    "want",
+                )
                 for cell in cells
             )
         )
