@@ -37,7 +37,7 @@ services-cluster-stop:
 demo: install services
 	$(PY) seamfill demo $(DEMO_ARGS)
 
-test: install services
+test: install services services-cluster
 	$(PY) pytest -n auto -W error tests
 
 # The model-based test of the lease engine, long profile (make test runs a bounded one).

@@ -61,4 +61,5 @@ def test_materialize_run_then_nothing_then_list(
     listed = seamfill("materialize", "list", str(out), "--json", env=env)
     assert sorted(m["symbol"] for m in json.loads(listed.stdout)) == ["A/USD", "B/USD"]
     bad = seamfill("materialize", "run", "A/USD", *common[:-1], "--as-of", "soon", env=env)
-    assert bad.returncode == 1 and bad.stderr.startswith("InvalidArgument: as_of")
+    # A malformed time is a usage error (exit 2) that names the option and the accepted forms.
+    assert bad.returncode == 2 and "'--as-of'" in bad.stderr and "ISO-8601" in bad.stderr

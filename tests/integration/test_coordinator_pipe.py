@@ -14,6 +14,7 @@ from redis import exceptions as rexc
 
 from seamfill.coordinator.keys import Keys
 from seamfill.coordinator.pipe import Pipe
+from seamfill.coordinator.redis_conn import Commands, parse_url
 from seamfill.coordinator.scripts import Scripts
 
 pytestmark = pytest.mark.integration
@@ -93,7 +94,7 @@ def test_a_dropped_connection_fails_the_calls_on_it_and_the_next_call_reconnects
 
 def test_a_flushed_script_is_loaded_again(redis_url: str, key_prefix: str) -> None:
     async def body(pipe: Pipe, client: aioredis.Redis) -> None:
-        scripts = Scripts(client, Keys(key_prefix))
+        scripts = Scripts(Commands(client, parse_url(redis_url)), Keys(key_prefix))
         args = ["w", "", "1"]
         keys = [f"{key_prefix}workers", f"{key_prefix}worker:w"]
         try:

@@ -66,7 +66,8 @@ async def test_reference_snippet_backfills_inline_and_says_so_once(
         fetcher=fetcher,
         strategy=DataAvailabilityStrategy.SEAMLESS,
         partial_ok=False,
-        settings=SeamlessSettings(questdb_url=questdb_url),
+        # The reference design's times are epoch seconds; seamfill never guesses a unit.
+        settings=SeamlessSettings(questdb_url=questdb_url, time_unit="s"),
     )
     caplog.set_level(logging.INFO, logger="seamfill.sdk.backfill.inline")
     try:

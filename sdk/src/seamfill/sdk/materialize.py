@@ -96,9 +96,9 @@ async def materialize(
     called as each series ends. ``concurrency``: series in flight at once (QuestDB caps
     concurrent exports, two by default, so more mostly queues).
     """
-    rng = to_range(start, end)
+    rng = to_range(start, end, unit=provider.settings.time_unit)
     registry = ArtifactRegistry(out)
-    pinned = None if as_of is None else to_us(as_of, "as_of")
+    pinned = None if as_of is None else to_us(as_of, "as_of", unit=provider.settings.time_unit)
     report = MaterializeReport()
     gate = asyncio.Semaphore(max(1, concurrency))
 

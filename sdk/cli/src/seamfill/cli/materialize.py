@@ -18,6 +18,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from seamfill.cli.admin import TIME
 from seamfill.sdk.backfill.fetchers import load_fetcher
 from seamfill.sdk.materialize import MaterializeReport
 from seamfill.sdk.materialize import materialize as run_job
@@ -43,10 +44,12 @@ def _settings(config: str | None, preset: str | None) -> SeamlessSettings:
 
 @materialize.command("run")
 @click.argument("node_ids", nargs=-1, required=True)
-@click.option("--start", required=True, help="First bar (ISO time or epoch).")
-@click.option("--end", required=True, help="End of the range (exclusive).")
+@click.option("--start", required=True, type=TIME, help="First bar (ISO time or epoch µs).")
+@click.option("--end", required=True, type=TIME, help="End of the range (exclusive).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Registry root.")
-@click.option("--as-of", default=None, help="Pin the rows to this ingestion time (default: now).")
+@click.option(
+    "--as-of", default=None, type=TIME, help="Pin the rows to this ingestion time (default: now)."
+)
 @click.option("--config", type=click.Path(dir_okay=False), help="YAML with a seamless: section.")
 @click.option("--preset", default=None, help="A named preset, e.g. ccxt.questdb.ohlcv.")
 @click.option(
@@ -57,10 +60,10 @@ def _settings(config: str | None, preset: str | None) -> SeamlessSettings:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def run(
     node_ids: tuple[str, ...],
-    start: str,
-    end: str,
+    start: int,
+    end: int,
     out: str,
-    as_of: str | None,
+    as_of: int | None,
     config: str | None,
     preset: str | None,
     fetcher: str | None,
@@ -87,10 +90,10 @@ async def _run(
     settings: SeamlessSettings,
     fetcher: Any,
     node_ids: tuple[str, ...],
-    start: str,
-    end: str,
+    start: int,
+    end: int,
     out: str,
-    as_of: str | None,
+    as_of: int | None,
     fill: bool,
     allow_gaps: bool,
     quiet: bool,

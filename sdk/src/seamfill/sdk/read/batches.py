@@ -68,7 +68,8 @@ async def iter_batches(
     check_output(output)
     series = provider.series(node_id)
     settings = provider.settings
-    st = ReadState.begin(series, to_range(start, end), settings, settings.strategy)
+    rng = to_range(start, end, unit=settings.time_unit)
+    st = ReadState.begin(series, rng, settings, settings.strategy)
     covered = await _plan(provider, st, interval)
     step = batch_rows * st.dataset.interval_us
     for rng in covered:

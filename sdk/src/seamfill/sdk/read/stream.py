@@ -59,8 +59,9 @@ class StreamInput:
             raise InvalidArgument(f"window_bars = {window_bars!r} must be a positive int of bars")
         self.provider = history_provider
         self.node_id = node_id
-        self.start_us = to_us(start, "start")
-        self.end_us = None if end is None else to_us(end, "end")
+        unit = history_provider.settings.time_unit
+        self.start_us = to_us(start, "start", unit=unit)
+        self.end_us = None if end is None else to_us(end, "end", unit=unit)
         if self.end_us is not None and self.end_us < self.start_us:
             raise InvalidArgument(f"end {end!r} is before start {start!r}: swap them")
         self.window_bars = window_bars
