@@ -28,6 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from seamfill.core.quoting import series_text
+from seamfill.core.timeconv import duration_text
 from seamfill.core.types import (
     Chunk,
     Coverage,
@@ -64,23 +65,7 @@ def when(us: int) -> str:
 
 def duration(us: int | float) -> str:
     """A short human duration: ``950us``, ``12ms``, ``3.5s``, ``4m10s``, ``2h05m``, ``3d04h``."""
-    if us <= 0:
-        return "0s"
-    if us < 1_000:
-        return f"{int(us)}us"
-    if us < 1_000_000:
-        return f"{int(us // 1_000)}ms"
-    s = us / 1_000_000
-    if s < 60:
-        return f"{s:.1f}s"
-    m, sec = divmod(int(s), 60)
-    if m < 60:
-        return f"{m}m{sec:02d}s" if sec else f"{m}m"
-    h, m = divmod(m, 60)
-    if h < 24:
-        return f"{h}h{m:02d}m" if m else f"{h}h"
-    d, h = divmod(h, 24)
-    return f"{d}d{h:02d}h" if h else f"{d}d"
+    return "0s" if us <= 0 else duration_text(us)
 
 
 def count(n: float) -> str:
