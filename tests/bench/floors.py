@@ -237,7 +237,7 @@ def ratio(value: float, floor: float) -> float:
 
 
 def table(results: dict[str, Any]) -> str:
-    """A readable table of every figure named ``*ratio*`` or ``*floor*`` plus the floors."""
+    """A readable table of every figure (median [min..max] where rounds were taken)."""
     lines = [f"{'figure':<58} {'value':>14}"]
     for name, figures in results.get("figures", {}).items():
         for key, value in _flatten(figures):
@@ -254,6 +254,8 @@ def _flatten(d: Any, prefix: str = "") -> list[tuple[str, str]]:
             out += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
         return out
     if isinstance(d, list):
+        if any(isinstance(x, dict | list) for x in d):
+            return []  # per-round detail stays in the JSON file
         return [(prefix, " ".join(f"{x:g}" if isinstance(x, float) else str(x) for x in d))]
     return [(prefix, f"{d:g}" if isinstance(d, float) else str(d))]
 
