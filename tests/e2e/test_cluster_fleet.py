@@ -15,15 +15,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 import redis
 
+from seamfill.coordinator.redis_conn import parse_url
 from seamfill.v1 import admin_pb2, admin_pb2_grpc, common_pb2
 from tests.e2e.worker_support import DAY, T0, Fleet, Proc, sql, wait_for
 from tests.redis_backends import (
     cluster_healthy,
     dataset_per_primary,
     dbsize_per_primary,
+    delete_prefix,
     keys_per_primary,
     kill,
     restore_services,
@@ -65,8 +68,9 @@ def _check_rows(questdb_url: str, table: str, symbols: list[str], per_symbol: in
 
 def _chunks_done(fleet: Fleet, dataset: str) -> int:
     try:
-        st = admin_pb2_grpc.AdminStub(fleet.channel).GetStats(admin_pb2.GetStatsRequest(), timeout=5)
-    except Exception:  # noqa: BLE001 - the coordinator may be failing over: not done yet
+        stub = admin_pb2_grpc.AdminStub(fleet.channel)
+        st = stub.GetStats(admin_pb2.GetStatsRequest(), timeout=5)
+    except grpc.RpcError:  # the coordinator may be failing over: not done yet
         return -1
     return next(int(d.chunks_done) for d in st.datasets if d.dataset == dataset)
 
@@ -216,14 +220,10 @@ def test_sentinel_master_killed_mid_backfill_fleet_recovers_and_stale_worker_is_
     finally:
         fleet.close()
         restore_services()
-        from tests.redis_backends import delete_prefix
-
         delete_prefix(sentinel_url, prefix)
 
 
 def _sentinel_master(url: str) -> int:
-    from seamfill.coordinator.redis_conn import parse_url
-
     t = parse_url(url)
     for host, p in t.nodes:
         try:
