@@ -17,6 +17,7 @@ from typing import Any
 from seamfill.coordinator import metrics
 from seamfill.coordinator.keys import ChunkRef
 from seamfill.coordinator.leasing import Acquired, Progress
+from seamfill.coordinator.limits import check_request
 from seamfill.coordinator.service import Ctx, Role, Runtime, Servicer, failed, rpc
 from seamfill.core import wire as cv
 from seamfill.core.errors import InvalidArgument, SeamfillError
@@ -375,7 +376,9 @@ class _Session:
                 raise InvalidArgument(
                     "call is empty: set one of " + ", ".join(_HANDLERS) + " in SessionRequest"
                 )
-            result = await handler(self._service, getattr(request, kind), self._context)
+            inner = getattr(request, kind)
+            check_request(inner)
+            result = await handler(self._service, inner, self._context)
             getattr(out, kind).CopyFrom(result)
         except Exception as e:
             code, err = failed(e, method)
