@@ -13,7 +13,7 @@ A request whose bytes do not decode reaches the handler as :data:`UNDECODABLE` (
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.descriptor import FieldDescriptor
@@ -104,20 +104,32 @@ def _check(message: Message, prefix: str) -> None:
                     raise InvalidArgument(
                         f"{path} is {len(v)} characters long (starts {shown(v)}): at most {limit}"
                     )
-        elif field.type == _MESSAGE and field.message_type.GetOptions().map_entry is False:
+        elif field.type == _MESSAGE and not _is_map(field):
             for i, v in enumerate(values):
                 _check(v, f"{path}[{i}]." if repeated else f"{path}.")
 
 
-class DecodeGuard(grpc.aio.ServerInterceptor):
+def _is_map(field: FieldDescriptor) -> bool:
+    kind = field.message_type
+    return kind is None or bool(kind.GetOptions().map_entry)
+
+
+if TYPE_CHECKING:
+    _Handler = grpc.RpcMethodHandler[Any, Any]
+    _Interceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:
+    _Interceptor = grpc.aio.ServerInterceptor
+
+
+class DecodeGuard(_Interceptor):
     """Gives seamfill's unary and server-streaming methods a :func:`safe_deserializer`, so
     bytes that are not the request message reach :func:`check_request` (INVALID_ARGUMENT)."""
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[_Handler]],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> _Handler:
         handler = await continuation(details)
         method = getattr(details, "method", "") or ""
         if handler is None or not method.startswith("/seamfill.v1."):
