@@ -51,7 +51,7 @@ class CoverageService(Servicer, coverage_pb2_grpc.CoverageServicer):
     ) -> coverage_pb2.GetCoverageResponse:
         series, r = request_series(request), request_range(request)
         store = self.rt.store
-        ds = store.dataset(series.dataset)
+        ds = store.dataset(series.dataset, symbol=series.symbol)
         return cv.coverage_to_pb(await store.coverage(series, r), ds)
 
     @rpc(Role.READER)
@@ -62,7 +62,7 @@ class CoverageService(Servicer, coverage_pb2_grpc.CoverageServicer):
         if not 0 <= request.wait_ms <= MAX_WAIT_MS:
             raise InvalidArgument(f"wait_ms = {request.wait_ms} must be within [0, {MAX_WAIT_MS}]")
         store = self.rt.store
-        ds = store.dataset(series.dataset)
+        ds = store.dataset(series.dataset, symbol=series.symbol)
         # The job (and so every lease of its chunks) carries this span's context to the workers.
         with tracing.span(
             _tracer,
@@ -146,7 +146,7 @@ class CoverageService(Servicer, coverage_pb2_grpc.CoverageServicer):
         series = request_series(fp)
         request_range(fp)
         store = self.rt.store
-        store.dataset(series.dataset)
+        store.dataset(series.dataset, symbol=series.symbol)
         if len(fp.sha256) != 64 or any(c not in "0123456789abcdef" for c in fp.sha256):
             raise InvalidArgument("fingerprint.sha256 must be 64 lowercase hex digits")
         fp.published_us = store.clock()
@@ -180,7 +180,7 @@ class CoverageService(Servicer, coverage_pb2_grpc.CoverageServicer):
     ) -> coverage_pb2.GetFingerprintsResponse:
         series = request_series(request)
         store = self.rt.store
-        store.dataset(series.dataset)
+        store.dataset(series.dataset, symbol=series.symbol)
         limit = request.limit if request.limit > 0 else 100
         try:
             blobs = await store.redis.hvals(store.keys.fingerprints(series.dataset, series.symbol))
