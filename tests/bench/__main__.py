@@ -1,7 +1,8 @@
 """``make bench``: run every figure in one process and write them as JSON.
 
-Each module in tests/bench exposes ``run() -> dict``. Figures are ratios against a baseline
-measured in the same run (these machines are shared and noisy), never absolute assertions.
+Each module in tests/bench exposes ``run() -> dict``. Figures are ratios against floors
+(tests/bench/floors.py) measured in the same run (these machines are shared and noisy), never
+absolute assertions.
 Usage: ``python -m tests.bench [NAME ...] [--out FILE]``.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 
 import tests.bench as pkg
 
-ORDER = ["baseline", "coordinator", "pipeline", "sdk_read"]
+ORDER = ["floors", "baseline", "coordinator", "pipeline", "sdk_read"]
 
 
 def _modules() -> list[str]:
@@ -57,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"bench: wrote {out}", file=sys.stderr)
+    from tests.bench import floors
+
+    print(floors.table(results), flush=True)
     return 1 if failed else 0
 
 
