@@ -70,30 +70,44 @@ def put_chunk(e: Env, symbol: str, cell: int, state: str, part: TimeRange) -> No
     e.r.hset(key, mapping={"state": state, "s": part.start_us, "e": part.end_us})
 
 
+def _runs(minutes: list[int]) -> tuple[TimeRange, ...]:
+    """Runs of consecutive minutes (sorted starts) as ranges."""
+    out: list[TimeRange] = []
+    for m in minutes:
+        if out and out[-1].end_us == m:
+            out[-1] = TimeRange(out[-1].start_us, m + MIN)
+        else:
+            out.append(TimeRange(m, m + MIN))
+    return tuple(out)
+
+
 def reference(e: Env, series: Series, r: TimeRange) -> Coverage:
-    """The answer from a full read: every coverage interval, every gap cell's chunk."""
-    members = e.r.zrange(e.keys.coverage(TEST_DATASET, series.symbol), 0, -1)
-    covered = ranges.intersect(r, (store_module.parse_interval(m) for m in members))
-    gaps = ranges.subtract(r, covered)
-    queued: list[TimeRange] = []
-    leased: list[TimeRange] = []
-    for g in gaps:
-        for cell in range(ranges.align_down(g.start_us, SPAN), g.end_us, SPAN):
-            state, s, end = e.r.hmget(
-                e.keys.chunk(TEST_DATASET, f"{series.symbol}@{cell}"), "state", "s", "e"
-            )
-            if state in ("queued", "backoff", "parked"):
-                queued.append(TimeRange(int(s), int(end)))
-            elif state == "leased":
-                leased.append(TimeRange(int(s), int(end)))
+    """The answer worked out minute by minute from the raw keys, with none of the store's
+    interval arithmetic: a minute is covered if a coverage member holds it; a chunk is
+    reported if its cell holds an uncovered minute of ``r``, for the minutes of ``r`` it spans."""
+    held: set[int] = set()
+    for member in e.r.zrange(e.keys.coverage(TEST_DATASET, series.symbol), 0, -1):
+        start, end = (int(x) for x in member.split(":"))
+        held.update(range(start, end, MIN))
+    minutes = range(r.start_us, r.end_us, MIN)
+    open_cells = {m - m % SPAN for m in minutes if m not in held}
+    queued: set[int] = set()
+    leased: set[int] = set()
+    for cell in sorted(open_cells):
+        state, s, end = e.r.hmget(
+            e.keys.chunk(TEST_DATASET, f"{series.symbol}@{cell}"), "state", "s", "e"
+        )
+        into = {"queued": queued, "backoff": queued, "parked": queued, "leased": leased}
+        if state in into:
+            into[state].update(m for m in range(int(s), int(end), MIN) if m in minutes)
     ds = e.store.dataset(TEST_DATASET)
     return Coverage(
         series=series,
         range=r,
-        covered=tuple(covered),
-        gaps=tuple(gaps),
-        queued=tuple(ranges.merge(ranges.intersect(r, queued))),
-        leased=tuple(ranges.merge(ranges.intersect(r, leased))),
+        covered=_runs([m for m in minutes if m in held]),
+        gaps=_runs([m for m in minutes if m not in held]),
+        queued=_runs(sorted(queued)),
+        leased=_runs(sorted(leased)),
         as_of_us=NOW,
         settled_until_us=ds.settled_until(NOW),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import grpc
 import pytest
@@ -219,3 +220,102 @@ def test_auth_roles(coordinator_factory: Callable[..., RunningCoordinator]) -> N
     worker.ensure_range(s, r)
     assert len(worker.acquire("w").leases) == 1
     assert admin.get_stats().datasets[0].leased == 1
+
+
+def _string_fields(descriptor: Any, prefix: str = "", depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """(dotted path, field) of every string or bytes field, one level of nesting."""
+    from google.protobuf.descriptor import FieldDescriptor
+
+    for f in descriptor.fields:
+        if f.type in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES):
+            yield prefix + f.name, f
+        elif (
+            f.type == FieldDescriptor.TYPE_MESSAGE
+            and depth == 0
+            and not f.message_type.GetOptions().map_entry
+        ):
+            yield from _string_fields(f.message_type, f"{prefix}{f.name}.", depth + 1)
+
+
+def _request_with(cls: Any, path: str, text: str) -> Any:
+    from google.protobuf.descriptor import FieldDescriptor
+
+    msg = cls()
+    leaf = msg.DESCRIPTOR
+    for name in path.split("."):
+        f = leaf.fields_by_name[name]
+        leaf = f.message_type or f
+    value: str | bytes = text.encode() if f.type == FieldDescriptor.TYPE_BYTES else text
+    target, *rest = path.split(".")
+    field = msg.DESCRIPTOR.fields_by_name[target]
+    if rest:
+        sub = getattr(msg, target).add() if field.is_repeated else getattr(msg, target)
+        inner = sub.DESCRIPTOR.fields_by_name[rest[0]]
+        if inner.is_repeated:
+            getattr(sub, rest[0]).append(value)
+        else:
+            setattr(sub, rest[0], value)
+    elif field.is_repeated:
+        getattr(msg, target).append(value)
+    else:
+        setattr(msg, target, value)
+    return msg
+
+
+def _all_calls() -> list[tuple[str, Any, Any, str]]:
+    from google.protobuf import symbol_database
+
+    from seamfill.v1 import admin_pb2
+
+    db = symbol_database.Default()
+    calls = []
+    for module in (coverage_pb2, leases_pb2, admin_pb2):
+        for service in module.DESCRIPTOR.services_by_name.values():
+            for m in service.methods:
+                if m.client_streaming:
+                    continue  # Session: its inner calls are the Leases methods checked here
+                cls = db.GetSymbol(m.input_type.full_name)
+                kind = "stream" if m.server_streaming else "unary"
+                path = f"/{service.full_name}/{m.name}"
+                for field, _ in _string_fields(m.input_type):
+                    calls.append((path, cls, kind, field))
+    return calls
+
+
+def test_a_1mb_string_in_any_field_of_any_request_is_invalid_argument_and_creates_no_key(
+    coordinator: RunningCoordinator, rdb: redis.Redis
+) -> None:
+    c = coordinator.client()
+    c.ensure_range(Series(coordinator.dataset, "BTC"), TimeRange(0, 2 * HOUR))
+    before = snapshot(rdb, coordinator.key_prefix)
+    huge = "x" * (1 << 20)
+    calls = _all_calls()
+    assert len(calls) > 30  # every request type's string fields, not a sample
+    with grpc.insecure_channel(coordinator.address) as ch:
+        for path, cls, kind, field in calls:
+            request = _request_with(cls, field, huge)
+            make = ch.unary_stream if kind == "stream" else ch.unary_unary
+            call = make(path, request_serializer=cls.SerializeToString, response_deserializer=bytes)
+            with pytest.raises(grpc.RpcError) as info:
+                result = call(request, timeout=30)
+                if kind == "stream":
+                    list(result)
+            e = info.value
+            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (path, field, e.details())
+            assert field.rsplit(".", 1)[-1] in e.details() and len(e.details()) < 300, (path, field)
+            assert snapshot(rdb, coordinator.key_prefix) == before, (path, field)
+
+
+@pytest.mark.parametrize("data", [b"\xff\xff\xff\xff", b"\x0a\xff\x01", b"\x08" * 3])
+def test_undecodable_request_bytes_are_invalid_argument_not_unknown(
+    coordinator: RunningCoordinator, data: bytes
+) -> None:
+    with grpc.insecure_channel(coordinator.address) as ch:
+        call = ch.unary_unary(
+            "/seamfill.v1.Leases/Complete",
+            request_serializer=lambda b: b,
+            response_deserializer=bytes,
+        )
+        with pytest.raises(grpc.RpcError) as info:
+            call(data, timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value.details()

@@ -126,7 +126,8 @@ def test_only_stated_domain_fields_stay_off_the_wire() -> None:
         for f in dataclasses.fields(obj):  # type: ignore[arg-type]
             if f.name not in wire:
                 off_the_wire.add(f"{type(obj).__name__}.{f.name}")
-    assert off_the_wire == {"Fingerprint.early"}
+    # The symbol rule is the coordinator's to enforce; clients learn it from the refusal.
+    assert off_the_wire == {"Fingerprint.early", "Dataset.symbol_pattern"}
 
 
 def test_an_empty_dataset_kind_reads_as_bars() -> None:

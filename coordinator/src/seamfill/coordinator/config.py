@@ -63,6 +63,7 @@ _DATASET_KEYS = {
     "kind",
     "options",
     "storage",
+    "symbol_pattern",
 }
 
 
@@ -397,6 +398,7 @@ def _dataset(name: Any, spec: Any, storage: Mapping[str, StorageConfig]) -> Data
             f"{key}.storage: {store!r} is not declared under storage: known are {sorted(storage)}"
         )
     options = _mapping(spec.get("options"), f"{key}.options")
+    pattern = _pattern(spec.get("symbol_pattern", ""), f"{key}.symbol_pattern")
     return Dataset(
         name=name,
         table=table,
@@ -408,4 +410,15 @@ def _dataset(name: Any, spec: Any, storage: Mapping[str, StorageConfig]) -> Data
         kind=kind,
         storage=store,
         options={str(k): str(v) for k, v in options.items()},
+        symbol_pattern=pattern,
     )
+
+
+def _pattern(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: {value!r} must be a regular expression string")
+    try:
+        re.compile(value)
+    except re.error as e:
+        raise ConfigError(f"{key}: {value[:60]!r} is not a regular expression ({e})") from None
+    return value

@@ -17,7 +17,8 @@ cell start in microseconds, ``J`` a job's local id)::
     P{D}:job:J          HASH  a job
     P{D}:jpend:J        SET   chunks of job J not yet done or dead
     P{D}:jobs           ZSET  job local ids by creation time
-    P{D}:fp:S           LIST  published fingerprints of a series (newest first, capped)
+    P{D}:fps:S          HASH  published fingerprints of a series by "start:end:as_of"
+                              (the first per key kept, capped: a full hash refuses new keys)
     P{w}:workers        ZSET  worker ids by last seen
     P{w}:worker:W       HASH  a worker's record (sources, rows, draining)
     P{src:N}:bucket     HASH  token bucket of upstream source N
@@ -150,7 +151,7 @@ class Keys:
         return f"{self.base(dataset)}jobs"
 
     def fingerprints(self, dataset: str, symbol: str) -> str:
-        return f"{self.base(dataset)}fp:{symbol}"
+        return f"{self.base(dataset)}fps:{symbol}"
 
     @property
     def workers(self) -> str:

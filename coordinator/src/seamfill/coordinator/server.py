@@ -18,6 +18,7 @@ from grpc_reflection.v1alpha import reflection
 from seamfill.coordinator import metrics, views
 from seamfill.coordinator.config import CoordinatorConfig
 from seamfill.coordinator.console import Console
+from seamfill.coordinator.limits import DecodeGuard
 from seamfill.coordinator.notify import Hub
 from seamfill.coordinator.service import Runtime
 from seamfill.coordinator.service_admin import AdminService
@@ -87,7 +88,7 @@ class Coordinator:
         self.console: Console | None = None
 
     async def start(self) -> int:
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], interceptors=[DecodeGuard()])
         coverage_pb2_grpc.add_CoverageServicer_to_server(CoverageService(self.runtime), server)
         self._leases = LeasesService(self.runtime)
         leases_pb2_grpc.add_LeasesServicer_to_server(self._leases, server)

@@ -22,6 +22,7 @@ import grpc
 from seamfill.coordinator import metrics
 from seamfill.coordinator.config import AuthConfig, CoordinatorConfig
 from seamfill.coordinator.leasing import Leasing
+from seamfill.coordinator.limits import check_request
 from seamfill.coordinator.notify import Hub
 from seamfill.coordinator.registry import WorkerRegistry
 from seamfill.coordinator.store import Store
@@ -183,6 +184,7 @@ def rpc(role: Role) -> Callable[[Unary[S, Req, Resp]], Unary[S, Req, Resp]]:
             t0 = time.perf_counter()
             try:
                 self.rt.auth.check(context, role, method)  # type: ignore[attr-defined]
+                check_request(request)
                 return await fn(self, request, context)
             except (grpc.aio.AbortError, grpc.aio.UsageError):
                 raise
@@ -207,6 +209,7 @@ def rpc_stream(role: Role) -> Callable[[Streaming[S, Req, Resp]], Streaming[S, R
         async def wrapper(self: S, request: Req, context: Ctx) -> AsyncIterator[Resp]:
             try:
                 self.rt.auth.check(context, role, method)  # type: ignore[attr-defined]
+                check_request(request)
                 async for item in fn(self, request, context):
                     yield item
             except (grpc.aio.AbortError, grpc.aio.UsageError):

@@ -151,6 +151,7 @@ class AdminService(Servicer, admin_pb2_grpc.AdminServicer):
         self, request: admin_pb2.ReconcileRequest, context: Ctx
     ) -> admin_pb2.ReconcileResponse:
         series, r = request_series(request), request_range(request)
+        self.rt.store.dataset(series.dataset, symbol=series.symbol)
         res = await reconcile(self.rt.store, series, r)
         return admin_pb2.ReconcileResponse(
             covered=[cv.range_to_pb(x) for x in res.covered],

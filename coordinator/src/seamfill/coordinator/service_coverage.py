@@ -15,7 +15,7 @@ from seamfill.coordinator.scripts import translate
 from seamfill.coordinator.service import Ctx, Role, Servicer, metadata_value, rpc, rpc_stream
 from seamfill.core import tracing
 from seamfill.core import wire as cv
-from seamfill.core.errors import CoordinatorUnavailable, InvalidArgument
+from seamfill.core.errors import CoordinatorUnavailable, FailedPrecondition, InvalidArgument
 from seamfill.core.logs import log_event
 from seamfill.core.types import Job, Series, TimeRange
 from seamfill.v1 import coverage_pb2, coverage_pb2_grpc
@@ -51,7 +51,7 @@ class CoverageService(Servicer, coverage_pb2_grpc.CoverageServicer):
     ) -> coverage_pb2.GetCoverageResponse:
         series, r = request_series(request), request_range(request)
         store = self.rt.store
-        ds = store.dataset(series.dataset)
+        ds = store.dataset(series.dataset, symbol=series.symbol)
         return cv.coverage_to_pb(await store.coverage(series, r), ds)
 
     @rpc(Role.READER)
@@ -62,7 +62,7 @@ class CoverageService(Servicer, coverage_pb2_grpc.CoverageServicer):
         if not 0 <= request.wait_ms <= MAX_WAIT_MS:
             raise InvalidArgument(f"wait_ms = {request.wait_ms} must be within [0, {MAX_WAIT_MS}]")
         store = self.rt.store
-        ds = store.dataset(series.dataset)
+        ds = store.dataset(series.dataset, symbol=series.symbol)
         # The job (and so every lease of its chunks) carries this span's context to the workers.
         with tracing.span(
             _tracer,
@@ -146,20 +146,33 @@ class CoverageService(Servicer, coverage_pb2_grpc.CoverageServicer):
         series = request_series(fp)
         request_range(fp)
         store = self.rt.store
-        store.dataset(series.dataset)
+        store.dataset(series.dataset, symbol=series.symbol)
         if len(fp.sha256) != 64 or any(c not in "0123456789abcdef" for c in fp.sha256):
             raise InvalidArgument("fingerprint.sha256 must be 64 lowercase hex digits")
         fp.published_us = store.clock()
         key = store.keys.fingerprints(series.dataset, series.symbol)
+        # One entry per (range, as-of), first one kept, and no eviction: a burst from one reader
+        # can neither replace a published fingerprint nor push the others out.
+        field = f"{fp.range.start_us}:{fp.range.end_us}:{fp.as_of_us}"
         blob = base64.b64encode(fp.SerializeToString()).decode()
         try:
             async with store.redis.pipeline(transaction=True) as p:
-                p.lpush(key, blob)
-                p.ltrim(key, 0, _FINGERPRINTS_KEPT - 1)
-                await p.execute()
+                p.hsetnx(key, field, blob)
+                p.hlen(key)
+                p.hget(key, field)
+                added, size, kept = await p.execute()
+            if added and size > _FINGERPRINTS_KEPT:
+                await store.redis.hdel(key, field)
+                raise FailedPrecondition(
+                    f"{series.symbol!r:.60} of {series.dataset!r:.60} already holds "
+                    f"{_FINGERPRINTS_KEPT} published fingerprints: the ones kept are never "
+                    "evicted; reuse a (range, as_of) already published"
+                )
         except (rexc.RedisError, OSError) as e:
             raise translate(e) from e
-        return coverage_pb2.PublishFingerprintResponse(fingerprint=fp)
+        out = coverage_pb2.PublishFingerprintResponse()
+        out.fingerprint.ParseFromString(base64.b64decode(kept))
+        return out
 
     @rpc(Role.READER)
     async def GetFingerprints(
@@ -167,15 +180,18 @@ class CoverageService(Servicer, coverage_pb2_grpc.CoverageServicer):
     ) -> coverage_pb2.GetFingerprintsResponse:
         series = request_series(request)
         store = self.rt.store
-        store.dataset(series.dataset)
+        store.dataset(series.dataset, symbol=series.symbol)
         limit = request.limit if request.limit > 0 else 100
         try:
-            blobs = await store.redis.lrange(
-                store.keys.fingerprints(series.dataset, series.symbol), 0, limit - 1
-            )
+            blobs = await store.redis.hvals(store.keys.fingerprints(series.dataset, series.symbol))
         except (rexc.RedisError, OSError) as e:
             raise translate(e) from e
-        out = coverage_pb2.GetFingerprintsResponse()
+        kept = []
         for b in blobs:
-            out.fingerprints.add().ParseFromString(base64.b64decode(b))
+            fp = coverage_pb2.Fingerprint()
+            fp.ParseFromString(base64.b64decode(b))
+            kept.append(fp)
+        kept.sort(key=lambda f: f.published_us, reverse=True)  # newest first
+        out = coverage_pb2.GetFingerprintsResponse()
+        out.fingerprints.extend(kept[:limit])
         return out

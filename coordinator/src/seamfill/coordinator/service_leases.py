@@ -17,6 +17,7 @@ from typing import Any
 from seamfill.coordinator import metrics
 from seamfill.coordinator.keys import ChunkRef
 from seamfill.coordinator.leasing import Acquired, Progress
+from seamfill.coordinator.limits import check_request
 from seamfill.coordinator.service import Ctx, Role, Runtime, Servicer, failed, rpc
 from seamfill.core import wire as cv
 from seamfill.core.errors import InvalidArgument, SeamfillError
@@ -34,7 +35,7 @@ MAX_REASON = 2_000
 # Progress a heartbeat may report for one lease (rows; until is a time, checked as one).
 MAX_PROGRESS_ROWS = 1_000_000_000
 MAX_TIME_US = 2**62
-# Long-polling acquires a session may have waiting at once (a worker has one).
+# Calls a session holds at once: long-polling acquires in flight plus answers not yet sent.
 MAX_SESSION_CALLS = 256
 
 
@@ -321,7 +322,21 @@ class _Session:
         while not self._answers:
             self._ready = self._loop.create_future()
             await self._ready
-        return self._answers.popleft()
+        answer = self._answers.popleft()
+        self._make_room()
+        return answer
+
+    async def _wait_room(self) -> None:
+        # Backpressure: answers not yet sent plus calls in flight stay under the cap, so a
+        # caller that does not read its answers stops this reader, and HTTP/2 flow control
+        # then stops the caller's writes, instead of the answers queueing here without bound.
+        while len(self._answers) + len(self._tasks) >= MAX_SESSION_CALLS:
+            self._room = self._loop.create_future()
+            await self._room
+
+    def _make_room(self) -> None:
+        if self._room is not None and not self._room.done():
+            self._room.set_result(None)
 
     def _put(self, answer: leases_pb2.SessionResponse | None) -> None:
         self._answers.append(answer)
@@ -332,6 +347,7 @@ class _Session:
         try:
             try:
                 async for request in requests:
+                    await self._wait_room()
                     if request.WhichOneof("call") != "acquire" or request.acquire.wait_ms <= 0:
                         # Answered in turn: a quick call costs less than a task of its own.
                         self._answering = True
@@ -340,9 +356,6 @@ class _Session:
                         finally:
                             self._answering = False
                     else:
-                        while len(self._tasks) >= MAX_SESSION_CALLS:  # backpressure
-                            self._room = self._loop.create_future()
-                            await self._room
                         task = self._loop.create_task(self._answer(request))  # a long poll
                         self._tasks.add(task)
                         task.add_done_callback(self._done)
@@ -358,8 +371,7 @@ class _Session:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if self._room is not None and not self._room.done():
-            self._room.set_result(None)
+        self._make_room()
 
     def cancel(self) -> None:
         for task in self._tasks:
@@ -375,7 +387,9 @@ class _Session:
                 raise InvalidArgument(
                     "call is empty: set one of " + ", ".join(_HANDLERS) + " in SessionRequest"
                 )
-            result = await handler(self._service, getattr(request, kind), self._context)
+            inner = getattr(request, kind)
+            check_request(inner)
+            result = await handler(self._service, inner, self._context)
             getattr(out, kind).CopyFrom(result)
         except Exception as e:
             code, err = failed(e, method)

@@ -125,13 +125,18 @@ class Store:
         except (rexc.RedisError, OSError) as e:
             raise translate(e) from e
 
-    def dataset(self, name: str, field: str = "series.dataset") -> Dataset:
+    def dataset(
+        self, name: str, field: str = "series.dataset", symbol: str | None = None
+    ) -> Dataset:
+        """The dataset called ``name``; with ``symbol``, also checks its symbol rule."""
         ds = self.config.dataset(name)
         if ds is None:
             known = ", ".join(sorted(self.config.datasets)) or "none"
             raise DatasetNotFound(
                 f"{field} {name!r} is not a dataset of this coordinator: known datasets are {known}"
             )
+        if symbol is not None:
+            ds.check_symbol(symbol)
         return ds
 
     # -- coverage ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Times are int64 microseconds since the epoch; ranges are half-open ``[start_us, 
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 
 from seamfill.core.errors import InvalidRange, InvalidSeries
@@ -145,6 +146,17 @@ class Dataset:
     """Name of the QuestDB this dataset lives in; empty means the default."""
     options: dict[str, str] = field(default_factory=dict)
     """Fetcher options, e.g. ``root`` for the files fetcher."""
+    symbol_pattern: str = ""
+    """A regular expression every symbol must match in full (e.g. ``[A-Z0-9]+/[A-Z0-9]+``);
+    empty means any symbol."""
+
+    def check_symbol(self, symbol: str, field: str = "series.symbol") -> None:
+        """Raise :class:`InvalidSeries` naming the dataset's symbol rule if ``symbol`` breaks it."""
+        if self.symbol_pattern and re.fullmatch(self.symbol_pattern, symbol) is None:
+            raise InvalidSeries(
+                f"{field} {symbol[:40]!r} does not match {self.name}'s symbol rule "
+                f"symbol_pattern {self.symbol_pattern!r}: use a symbol of that form"
+            )
 
     @property
     def chunk_span_us(self) -> int:
