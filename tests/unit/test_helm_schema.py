@@ -124,6 +124,21 @@ def _readme_commands() -> list[list[str]]:
     return commands
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:pw@redis:6379/0",
+        "rediss://redis:6380/0",
+        "redis+cluster://:pw@redis-0.redis:6379,redis-1.redis:6379",
+        "rediss+sentinel://sentinel-0:26379,sentinel-1:26379/mymaster",
+    ],
+)
+def test_every_redis_url_kind_the_coordinator_takes_passes_lint(url: str) -> None:
+    escaped = url.replace(",", "\\,")  # --set splits on commas
+    proc = helm("lint", "--strict", "--kube-version", KUBE_VERSION, "--set", f"redis.url={escaped}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_readme_shows_install_upgrade_and_scaling() -> None:
     verbs = [c[1] for c in _readme_commands()]
     assert "install" in verbs and "upgrade" in verbs
