@@ -153,3 +153,85 @@ def test_a_query_storage_refuses_is_failed_precondition_not_unavailable(
         assert "400" in (e.value.details() or "")
     finally:
         _exec(questdb_url, f'DROP TABLE IF EXISTS "{table}"')
+
+
+def test_dataset_wide_reconcile_of_20_series_is_one_command(
+    coordinator_factory: Callable[..., RunningCoordinator], table: str, questdb_url: str
+) -> None:
+    """`seamfill admin reconcile DATASET` goes through every symbol storage holds in the range
+    and every symbol with coverage there, with progress, in one command."""
+    from click.testing import CliRunner
+
+    from seamfill.cli.admin import admin
+
+    co = coordinator_factory(
+        datasets={TEST_DATASET: test_dataset_spec(table)},
+        storage={"default": {"http": questdb_url}},
+    )
+    c = co.client()
+    symbols = [f"S{i:02d}" for i in range(20)]
+    # Storage holds hours 0 and 1 of 20 symbols (60 bars each), and nothing of GHOST.
+    _exec(
+        questdb_url,
+        f'INSERT INTO "{table}" SELECT cast(((x - 1) / 20) * 60000000 AS TIMESTAMP), '
+        f"'S' || lpad(cast((x - 1) % 20 AS STRING), 2, '0'), 1.0 FROM long_sequence({20 * 120})",
+    )
+    wait_for(
+        lambda: _exec(questdb_url, f'SELECT count() FROM "{table}"')["dataset"] == [[2400]],
+        timeout=30,
+        interval=0.1,
+    )
+    # GHOST claims hour 0 covered with no row behind it: the reconcile must find it too.
+    ghost = Series(co.dataset, "GHOST")
+    assert c.ensure_range(ghost, TimeRange(0, HOUR)) is not None
+    lease = c.acquire("w").leases[0]
+    c.complete("w", lease.lease_id, lease.token, 0)
+    assert c.get_coverage(ghost, TimeRange(0, HOUR)).covered == (TimeRange(0, HOUR),)
+
+    result = CliRunner().invoke(
+        admin,
+        [
+            "--coordinator",
+            co.address,
+            "reconcile",
+            co.dataset,
+            "--start",
+            "0",
+            "--end",
+            str(3 * HOUR),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"[21/21] {co.dataset}/S19" in result.stderr, result.stderr
+    assert "reconciled 21 series" in result.stdout and "2,400 rows" in result.stdout
+    for sym in symbols:
+        got = c.get_coverage(Series(co.dataset, sym), TimeRange(0, 3 * HOUR))
+        assert got.covered == (TimeRange(0, 2 * HOUR),), sym
+    assert c.get_coverage(ghost, TimeRange(0, HOUR)).covered == ()
+
+
+def test_dataset_wide_reconcile_of_an_unknown_dataset_names_the_known_ones(
+    coordinator: RunningCoordinator,
+) -> None:
+    from click.testing import CliRunner
+
+    from seamfill.cli.admin import admin
+
+    result = CliRunner().invoke(
+        admin,
+        [
+            "--coordinator",
+            coordinator.address,
+            "reconcile",
+            "no.such",
+            "--start",
+            "0",
+            "--end",
+            str(HOUR),
+        ],
+    )
+    assert result.exit_code == 1
+    message = str(result.exception)
+    assert type(result.exception).__name__ == "DatasetNotFound", message
+    assert "dataset 'no.such' is not a dataset of this coordinator" in message
+    assert coordinator.dataset in message

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from seamfill.coordinator import planner
+from seamfill.coordinator.scripts import translate
 from seamfill.coordinator.store import Store
 from seamfill.core import ranges
 from seamfill.core.errors import StorageError
@@ -60,6 +61,36 @@ async def cells_with_rows(
             return {}
         raise
     return {int(cell) * span: (int(n), int(d)) for cell, n, d in body.get("dataset", [])}
+
+
+async def symbols_of(store: Store, dataset: str, r: TimeRange) -> list[str]:
+    """The symbols of ``dataset`` storage holds rows of in ``r``, together with those that have
+    coverage (which a reconcile may have to remove), sorted: what a dataset-wide reconcile
+    goes through."""
+    from seamfill.core._sql import quote_table
+    from seamfill.sdk.backfill.sink import QuestDBSink
+
+    ds = store.dataset(dataset, field="dataset")
+    found: set[str] = set()
+    sql = (
+        f"SELECT DISTINCT symbol FROM {quote_table(ds.table)} "
+        f"WHERE ts >= {int(r.start_us)} AND ts < {int(r.end_us)}"
+    )
+    async with QuestDBSink(store.config.storage_for(ds).http) as sink:
+        try:
+            body = await sink.exec(sql)
+            found.update(str(row[0]) for row in body.get("dataset", []) if row[0] is not None)
+        except StorageError as e:
+            if "does not exist" not in str(e):
+                raise
+    head = store.keys.coverage(ds.name, "")
+    try:
+        async for key in store.redis.scan_iter(match=head + "*", count=1000):
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            found.add(name[len(head) :])
+    except Exception as e:  # a Redis error, as the status it stands for
+        raise translate(e) from e
+    return sorted(found)
 
 
 def _complete_cells(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from seamfill.coordinator import views
-from seamfill.coordinator.reconcile import reconcile
+from seamfill.coordinator.reconcile import reconcile, symbols_of
 from seamfill.coordinator.service import Ctx, Role, Servicer, rpc
 from seamfill.coordinator.service_coverage import request_range, request_series
 from seamfill.core import wire as cv
@@ -158,4 +158,15 @@ class AdminService(Servicer, admin_pb2_grpc.AdminServicer):
             removed=[cv.range_to_pb(x) for x in res.removed],
             added=[cv.range_to_pb(x) for x in res.added],
             rows=res.rows,
+        )
+
+    @rpc(Role.ADMIN)
+    async def ListSeries(
+        self, request: admin_pb2.ListSeriesRequest, context: Ctx
+    ) -> admin_pb2.ListSeriesResponse:
+        if not request.dataset:
+            raise InvalidArgument("dataset is empty: give a dataset name")
+        r = request_range(request)
+        return admin_pb2.ListSeriesResponse(
+            symbols=await symbols_of(self.rt.store, request.dataset, r)
         )

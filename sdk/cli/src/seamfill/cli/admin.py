@@ -448,16 +448,41 @@ def datasets_cmd(client: Any, as_json: bool) -> None:
 
 
 @admin.command("reconcile")
-@click.argument("series", type=SERIES)
+@click.argument("target")
 @click.option("--start", type=TIME, required=True)
 @click.option("--end", type=TIME, required=True)
 @_json_option
 @_client_cmd
-def reconcile_cmd(client: Any, series: Series, start: int, end: int, as_json: bool) -> None:
-    """Rebuild coverage of SERIES in [--start, --end) from what QuestDB really holds."""
+def reconcile_cmd(client: Any, target: str, start: int, end: int, as_json: bool) -> None:
+    """Rebuild coverage in [--start, --end) from what QuestDB really holds.
+
+    TARGET is a SERIES (DATASET/SYMBOL), or a DATASET: then every symbol storage holds rows of
+    in the range, or that has coverage there, is reconciled in turn, with progress on stderr."""
     span = _range(start, end)
-    result = client.reconcile(series, span)
-    _out(as_json, result, lambda: _render.reconcile_view(result))
+    if "/" in target:
+        series = SERIES.convert(target, None, None)
+        result = client.reconcile(series, span)
+        _out(as_json, result, lambda: _render.reconcile_view(result))
+        return
+    symbols = client.list_series(target, span)
+    done: list[dict[str, Any]] = []
+    for i, symbol in enumerate(symbols, 1):
+        series = Series(target, symbol)
+        result = client.reconcile(series, span)
+        done.append({"series": str(series), "result": result})
+        click.echo(
+            f"[{i}/{len(symbols)}] {series}: {result.rows:,} rows, "
+            f"{len(result.added)} ranges added, {len(result.removed)} removed",
+            err=True,
+        )
+    _out(
+        as_json,
+        done,
+        lambda: (
+            f"reconciled {len(done)} series of {target} "
+            f"({sum(d['result'].rows for d in done):,} rows in storage)"
+        ),
+    )
 
 
 @admin.command("stats")

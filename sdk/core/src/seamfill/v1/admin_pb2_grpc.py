@@ -101,6 +101,11 @@ class AdminStub:
                 request_serializer=seamfill_dot_v1_dot_admin__pb2.ReconcileRequest.SerializeToString,
                 response_deserializer=seamfill_dot_v1_dot_admin__pb2.ReconcileResponse.FromString,
                 _registered_method=True)
+        self.ListSeries = channel.unary_unary(
+                '/seamfill.v1.Admin/ListSeries',
+                request_serializer=seamfill_dot_v1_dot_admin__pb2.ListSeriesRequest.SerializeToString,
+                response_deserializer=seamfill_dot_v1_dot_admin__pb2.ListSeriesResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -186,6 +191,14 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSeries(self, request, context):
+        """The symbols of a dataset that storage holds rows of in a range or that have coverage there
+        (what a dataset-wide reconcile goes through).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -253,6 +266,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.Reconcile,
                     request_deserializer=seamfill_dot_v1_dot_admin__pb2.ReconcileRequest.FromString,
                     response_serializer=seamfill_dot_v1_dot_admin__pb2.ReconcileResponse.SerializeToString,
+            ),
+            'ListSeries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSeries,
+                    request_deserializer=seamfill_dot_v1_dot_admin__pb2.ListSeriesRequest.FromString,
+                    response_serializer=seamfill_dot_v1_dot_admin__pb2.ListSeriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -607,6 +625,33 @@ class Admin:
             '/seamfill.v1.Admin/Reconcile',
             seamfill_dot_v1_dot_admin__pb2.ReconcileRequest.SerializeToString,
             seamfill_dot_v1_dot_admin__pb2.ReconcileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSeries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seamfill.v1.Admin/ListSeries',
+            seamfill_dot_v1_dot_admin__pb2.ListSeriesRequest.SerializeToString,
+            seamfill_dot_v1_dot_admin__pb2.ListSeriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,10 @@ class AdminStub:
     GetStats: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetStatsRequest, _admin_pb2.Stats]
     Reconcile: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ReconcileRequest, _admin_pb2.ReconcileResponse]
     """Rebuild coverage of a range from what QuestDB really holds."""
+    ListSeries: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListSeriesRequest, _admin_pb2.ListSeriesResponse]
+    """The symbols of a dataset that storage holds rows of in a range or that have coverage there
+    (what a dataset-wide reconcile goes through).
+    """
 
 @_typing.type_check_only
 class AdminAsyncStub(AdminStub):
@@ -68,6 +72,10 @@ class AdminAsyncStub(AdminStub):
     GetStats: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetStatsRequest, _admin_pb2.Stats]  # type: ignore[assignment]
     Reconcile: _aio.UnaryUnaryMultiCallable[_admin_pb2.ReconcileRequest, _admin_pb2.ReconcileResponse]  # type: ignore[assignment]
     """Rebuild coverage of a range from what QuestDB really holds."""
+    ListSeries: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListSeriesRequest, _admin_pb2.ListSeriesResponse]  # type: ignore[assignment]
+    """The symbols of a dataset that storage holds rows of in a range or that have coverage there
+    (what a dataset-wide reconcile goes through).
+    """
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
     """What operators ask of the coordinator (seamfill admin ...)."""
@@ -163,5 +171,15 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ReconcileResponse, _abc.Awaitable[_admin_pb2.ReconcileResponse]]:
         """Rebuild coverage of a range from what QuestDB really holds."""
+
+    @_abc_1.abstractmethod
+    def ListSeries(
+        self,
+        request: _admin_pb2.ListSeriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListSeriesResponse, _abc.Awaitable[_admin_pb2.ListSeriesResponse]]:
+        """The symbols of a dataset that storage holds rows of in a range or that have coverage there
+        (what a dataset-wide reconcile goes through).
+        """
 
 def add_AdminServicer_to_server(servicer: AdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -100,6 +100,15 @@ class AdminCalls:
             m.as_of_us,
         )
 
+    async def list_series(self, dataset: str, range: TimeRange) -> list[str]:
+        """Symbols of ``dataset`` that storage holds rows of in ``range`` or that have coverage."""
+        m = await self._call(
+            self._admin.ListSeries,
+            admin_pb2.ListSeriesRequest(dataset=dataset, range=cv.range_to_pb(range)),
+            timeout=120.0,
+        )
+        return list(m.symbols)
+
     async def reconcile(self, series: Series, range: TimeRange) -> ReconcileResult:
         m = await self._call(
             self._admin.Reconcile,
