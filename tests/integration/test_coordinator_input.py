@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -12,7 +13,11 @@ import redis
 from seamfill.core import errors
 from seamfill.core.types import Series, TimeRange
 from seamfill.v1 import common_pb2, coverage_pb2, coverage_pb2_grpc, leases_pb2, leases_pb2_grpc
-from tests.coordinator_fixtures import RunningCoordinator
+from tests.coordinator_fixtures import (
+    RunningCoordinator,
+    start_coordinator_process,
+    write_config,
+)
 
 MIN = 60_000_000
 HOUR = 60 * MIN
@@ -320,14 +325,21 @@ def test_a_1mb_string_in_any_field_of_any_request_is_invalid_argument_and_create
 
 @pytest.mark.parametrize("data", [b"\xff\xff\xff\xff", b"\x0a\xff\x01", b"\x08" * 3])
 def test_undecodable_request_bytes_are_invalid_argument_not_unknown(
-    coordinator: RunningCoordinator, data: bytes
+    tmp_path: Path, redis_url: str, key_prefix: str, data: bytes
 ) -> None:
-    with grpc.insecure_channel(coordinator.address) as ch:
-        call = ch.unary_unary(
-            "/seamfill.v1.Leases/Complete",
-            request_serializer=lambda b: b,
-            response_deserializer=bytes,
-        )
-        with pytest.raises(grpc.RpcError) as info:
-            call(data, timeout=10)
+    # A replica of its own: after a call like this, grpc.aio's server.stop(grace) may hang
+    # past its grace, so the process is killed at the end rather than stopped in-process.
+    cfg = write_config(tmp_path / "c.yaml", redis_url, key_prefix)
+    proc = start_coordinator_process(cfg)
+    try:
+        with grpc.insecure_channel(proc.address) as ch:
+            call = ch.unary_unary(
+                "/seamfill.v1.Leases/Complete",
+                request_serializer=lambda b: b,
+                response_deserializer=bytes,
+            )
+            with pytest.raises(grpc.RpcError) as info:
+                call(data, timeout=10)
+    finally:
+        proc.kill()
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value.details()

@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from redis import exceptions as rexc
+
 from seamfill.coordinator import planner
 from seamfill.coordinator.scripts import translate
 from seamfill.coordinator.store import Store
@@ -88,7 +90,7 @@ async def symbols_of(store: Store, dataset: str, r: TimeRange) -> list[str]:
         async for key in store.redis.scan_iter(match=head + "*", count=1000):
             name = key.decode() if isinstance(key, bytes) else str(key)
             found.add(name[len(head) :])
-    except Exception as e:  # a Redis error, as the status it stands for
+    except (rexc.RedisError, OSError) as e:  # as the status it stands for
         raise translate(e) from e
     return sorted(found)
 
