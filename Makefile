@@ -42,7 +42,7 @@ test: install services services-cluster
 
 # The model-based test of the lease engine, long profile (make test runs a bounded one).
 test-model: install services
-	SEAMFILL_MODEL_EXAMPLES=$${SEAMFILL_MODEL_EXAMPLES:-400} $(PY) pytest -W error \
+	SEAMFILL_MODEL_EXAMPLES=$${SEAMFILL_MODEL_EXAMPLES:-400} $(PY) pytest -W error --timeout 1800 \
 	  tests/integration/test_coordinator_stateful.py
 
 test-unit: install
