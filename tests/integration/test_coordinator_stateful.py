@@ -207,6 +207,10 @@ class EngineMachine(RuleBasedStateMachine):
         lid = lease_id.partition("/")[2]
         who = worker if by_owner else ("w2" if worker == "w1" else "w1")
         lea = self.leasing[data.draw(st.integers(0, len(SKEWS_US) - 1))]
+        # A worker reports at most the bars of the span it was granted (more is refused).
+        s, e = self.r.hmget(self.keys.chunk(ds, lid), "s", "e")
+        if s is not None and e is not None:
+            rows = min(rows, -(-(int(e) - int(s)) // MIN))
         self._drain_wakes()
         call = {
             "complete": lambda: _with_worker(lea.complete, lease_id, tok, rows, worker=who),
