@@ -22,6 +22,7 @@ from typing import Any
 from seamfill.v1 import common_pb2
 from tests.bench import baseline
 from tests.e2e.worker_support import DAY, T0, Fleet, sql, wait_for
+from tests.redis_backends import delete_prefix
 
 REDIS_URL = os.environ.get("SEAMFILL_REDIS_URL", "redis://127.0.0.1:6379/0")
 SYMBOLS = 2
@@ -104,7 +105,7 @@ def run() -> dict[str, Any]:
             fleet.close()
             for spec_ in datasets.values():
                 sql(baseline.QUESTDB_URL, f'DROP TABLE IF EXISTS "{spec_["table"]}"')
-            _delete_keys(prefix)
+            delete_prefix(REDIS_URL, prefix)
     ratios = sorted(float(r["ratio"]) for r in rounds)
     return {
         "cap": CAP,
@@ -117,15 +118,3 @@ def run() -> dict[str, Any]:
         "capped_vs_uncapped_range": [ratios[0], ratios[-1]],
         "capped_vs_uncapped_target": 0.5,
     }
-
-
-def _delete_keys(prefix: str) -> None:
-    import redis
-
-    r = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(r.scan_iter(match=prefix + "*", count=1000))
-        for i in range(0, len(keys), 500):
-            r.delete(*keys[i : i + 500])
-    finally:
-        r.close()

@@ -27,6 +27,7 @@ from typing import Any
 
 from tests.bench import baseline, floors
 from tests.e2e.worker_support import DAY, T0, Fleet, Proc, sql, wait_for
+from tests.redis_backends import delete_prefix
 
 REDIS_URL = os.environ.get("SEAMFILL_REDIS_URL", "redis://127.0.0.1:6379/0")
 SYMBOLS = int(os.environ.get("SEAMFILL_BENCH_PIPE_SYMBOLS", "10"))
@@ -188,7 +189,7 @@ def run() -> dict[str, Any]:
             fleet.close()
             for t in tables:
                 sql(baseline.QUESTDB_URL, f'DROP TABLE IF EXISTS "{t}"')
-            _delete_keys(prefix)
+            delete_prefix(REDIS_URL, prefix)
     return {
         "rows": SYMBOLS * DAYS * 1440,
         "workers": 2,
@@ -201,15 +202,3 @@ def run() -> dict[str, Any]:
         "worker_peak_rss_mb_30d": round(rss_30d, 1),
         "rss_30d_vs_1d": round(rss_30d / rss_1d, 3),
     }
-
-
-def _delete_keys(prefix: str) -> None:
-    import redis
-
-    r = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(r.scan_iter(match=prefix + "*", count=1000))
-        for i in range(0, len(keys), 500):
-            r.delete(*keys[i : i + 500])
-    finally:
-        r.close()

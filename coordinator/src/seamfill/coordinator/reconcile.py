@@ -18,7 +18,7 @@ refuses (4xx) is FAILED_PRECONDITION.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from redis import exceptions as rexc
 
@@ -56,13 +56,19 @@ async def cells_with_rows(
         f"WHERE symbol = {quote_literal(symbol)} AND ts >= {int(r.start_us)} "
         f"AND ts < {int(r.end_us)}"
     )
+    rows = await _rows(sink, sql)
+    return {int(cell) * span: (int(n), int(d)) for cell, n, d in rows}
+
+
+async def _rows(sink: QuestDBSink, sql: str) -> list[list[Any]]:
+    """The rows ``sql`` returns; none from a table that does not exist (yet)."""
     try:
         body = await sink.exec(sql)
     except StorageError as e:
         if "does not exist" in str(e):
-            return {}
+            return []
         raise
-    return {int(cell) * span: (int(n), int(d)) for cell, n, d in body.get("dataset", [])}
+    return list(body.get("dataset", []))
 
 
 async def symbols_of(store: Store, dataset: str, r: TimeRange) -> list[str]:
@@ -79,12 +85,7 @@ async def symbols_of(store: Store, dataset: str, r: TimeRange) -> list[str]:
         f"WHERE ts >= {int(r.start_us)} AND ts < {int(r.end_us)}"
     )
     async with QuestDBSink(store.config.storage_for(ds).http) as sink:
-        try:
-            body = await sink.exec(sql)
-            found.update(str(row[0]) for row in body.get("dataset", []) if row[0] is not None)
-        except StorageError as e:
-            if "does not exist" not in str(e):
-                raise
+        found.update(str(row[0]) for row in await _rows(sink, sql) if row[0] is not None)
     head = store.keys.coverage(ds.name, "")
     try:
         async for key in store.redis.scan_iter(match=head + "*", count=1000):
